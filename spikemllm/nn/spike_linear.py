@@ -1,0 +1,257 @@
+"""SpikeLinear: a drop-in for ``nn.Linear`` whose input arrives as spikes and whose weights are integers.
+
+Per token ``i`` with ``T_i`` timesteps (vision and text tokens may differ, see :mod:`spikemllm.nn.modality`):
+
+1. quantize the input per token: ``q_i = clamp(round(x_i / s_i), -q_max(T_i), q_max(T_i))`` with
+   ``s_i = clip * max|x_i| / q_max(T_i)`` (dynamic, symmetric; unsigned IF uses a zero point);
+2. the input neurons emit ``q_i`` as spikes over ``T_max`` steps (a token with fewer steps fires only in the
+   last ``T_i``);
+3. **faithful** mode accumulates integer weight rows gated by each step's spikes, combining steps in Horner
+   form for TC-LIF (``acc = 2*acc + W s_t``) and as a plain sum for IF; **fused** mode decodes once and runs
+   one integer-valued matmul; **fakequant** mode is the ANN reference: ``F.linear(dequant(q), dequant(W))``;
+4. ``y = acc * s_i * s_w + bias``.
+
+Exactness: integer partial sums are exact in float32 while ``|acc| < 2**24``. The layer bounds
+``|acc| <= in_features * max|W_q| * q_max`` when it is built and accumulates in float64 (exact to ``2**53``)
+when that bound reaches ``2**24``. Faithful and fused then return identical float32 outputs, bit for bit; both
+equal fakequant up to float rounding of the scales.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..coding import make_coder
+from ..quant import QuantSpec, Quantized, compute_scale, quantize, round_half_away, to_units
+from .modality import current_vision_mask
+from .stats import LayerStats, ModalityCounts
+
+MODES = ("faithful", "fused", "fakequant")
+REGIONS = ("vision", "lm")
+EXACT_F32 = 2 ** 24
+
+
+class SpikeLinear(nn.Module):
+    """Spike-driven linear layer; build it with :meth:`from_linear` (or :func:`spikemllm.convert`)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, coder: str = "tc-lif",
+                 t_text: int = 3, t_vision: int | None = None, region: str = "lm", signed: bool = True,
+                 weight_spec: QuantSpec | None = None, act_clip: float = 1.0, mode: str = "fused",
+                 input_transform: nn.Module | None = None) -> None:
+        super().__init__()
+        if not isinstance(in_features, int) or in_features < 1 or not isinstance(out_features, int) or out_features < 1:
+            raise ValueError(f"in_features/out_features must be positive integers; got {in_features}, {out_features}")
+        if region not in REGIONS:
+            raise ValueError(f"region={region!r} is unknown; allowed values: {', '.join(REGIONS)}")
+        t_vision = t_text if t_vision is None else t_vision
+        self.in_features, self.out_features = in_features, out_features
+        self.t_text, self.t_vision, self.region = int(t_text), int(t_vision), region
+        self.coder = make_coder(coder, timesteps=max(self.t_text, self.t_vision), signed=signed)
+        make_coder(coder, timesteps=min(self.t_text, self.t_vision), signed=signed)  # validates the smaller T
+        self.weight_spec = weight_spec or QuantSpec(bits=4, symmetric=True, granularity="per-channel")
+        if not self.weight_spec.symmetric:
+            raise ValueError("weight_spec.symmetric=False is not supported; allowed values: True (integer weights)")
+        self.act_spec = QuantSpec(bits=max(2, self.coder.bits), symmetric=signed, granularity="per-token",
+                                  clip_ratio=act_clip)
+        self.mode = mode
+        self.input_transform = input_transform
+        groups = in_features // self.weight_spec.group_size if self.weight_spec.granularity == "per-group" else 1
+        if self.weight_spec.granularity == "per-group" and in_features % self.weight_spec.group_size:
+            raise ValueError(f"group_size={self.weight_spec.group_size} does not divide in_features={in_features}; "
+                             f"allowed values: a divisor of {in_features}")
+        self.register_buffer("qweight", torch.zeros(out_features, in_features, dtype=torch.int8))
+        self.register_buffer("wscale", torch.ones(out_features, groups, dtype=torch.float32))
+        self.register_buffer("bias", torch.zeros(out_features) if bias else None)
+        self._cache: dict[str, Any] = {}
+        self._stats = None
+        self._stats_name = ""
+
+    # --- construction ----------------------------------------------------------------------------------
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, *, weight: Quantized | None = None, **kwargs: Any) -> "SpikeLinear":
+        """Quantize ``linear``'s weight (RTN with ``weight_spec``) unless a method already did (``weight``)."""
+        m = cls(linear.in_features, linear.out_features, linear.bias is not None, **kwargs)
+        if weight is None:
+            weight = quantize(linear.weight.detach().float(), m.weight_spec)
+        m.load_quantized(weight, linear.bias.detach() if linear.bias is not None else None)
+        return m.to(linear.weight.device)
+
+    def load_quantized(self, weight: Quantized, bias: torch.Tensor | None = None) -> None:
+        q = weight.q.reshape(self.out_features, self.in_features)
+        lim = 2 ** (self.weight_spec.bits - 1) - 1
+        if bool((q.abs() > lim).any()) or not bool((q == torch.round(q)).all()):
+            raise ValueError(f"weight codes must be integers in -{lim}..{lim} for weight bits={self.weight_spec.bits}")
+        self.qweight.copy_(q.to(torch.int8))
+        self.wscale.copy_(weight.scale.reshape(self.out_features, -1).expand_as(self.wscale).float())
+        if bias is not None:
+            self.bias.copy_(bias.float())
+        self._cache.clear()
+
+    # --- properties ------------------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode={value!r} is unknown; allowed values: {', '.join(MODES)}")
+        self._mode = value
+
+    @property
+    def timesteps(self) -> int:
+        """Largest per-token T of this layer."""
+        return self.coder.timesteps
+
+    def accumulation_bound(self) -> int:
+        """Largest possible ``|integer partial sum|``: decides float32 or float64 accumulation."""
+        k = self.weight_spec.group_size if self.weight_spec.granularity == "per-group" else self.in_features
+        return k * int(self.qweight.abs().max().item() if self.qweight.numel() else 0) * self.coder.qmax
+
+    def dequantized_weight(self) -> torch.Tensor:
+        g = self.wscale.shape[1]
+        w = self.qweight.float().reshape(self.out_features, g, -1) * self.wscale.unsqueeze(-1)
+        return w.reshape(self.out_features, self.in_features)
+
+    def _weights(self) -> tuple[torch.Tensor, torch.dtype]:
+        key = (self.qweight._version, self.qweight.data_ptr(), self.qweight.device)
+        if self._cache.get("key") != key:
+            acc_dtype = torch.float32 if self.accumulation_bound() < EXACT_F32 else torch.float64
+            g = self.wscale.shape[1]
+            wf = self.qweight.to(acc_dtype)
+            # per-channel: [in, out] for x @ w; per-group: [G, gs, out] for a batched matmul.
+            wt = wf.t().contiguous() if g == 1 else wf.reshape(self.out_features, g, -1).permute(1, 2, 0).contiguous()
+            self._cache = {"key": key, "wt": wt, "dtype": acc_dtype, "rowsum": wf.sum(1)}
+        return self._cache["wt"], self._cache["dtype"]
+
+    # --- forward ---------------------------------------------------------------------------------------
+    def token_timesteps(self, lead_shape: torch.Size, device: torch.device) -> torch.Tensor | int:
+        """Per-token T: ``t_vision`` in the vision tower; in the LM, from the current vision mask."""
+        if self.region == "vision" or self.t_vision == self.t_text:
+            return self.t_vision if self.region == "vision" else self.t_text
+        mask = current_vision_mask()
+        n = 1
+        for d in lead_shape:
+            n *= d
+        if mask is None:
+            return self.t_text
+        if mask.numel() != n:
+            raise ValueError(
+                f"the vision mask has {mask.numel()} tokens but this layer got {n} ({tuple(lead_shape)}); the mask "
+                "comes from the model's input_ids. Call the converted top-level model (not a submodule), or run "
+                "the submodule inside spikemllm.nn.vision_mask(mask)."
+            )
+        m = mask.reshape(n).to(device)
+        return torch.where(m, self.t_vision, self.t_text).to(torch.int64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"input has {x.shape[-1]} features but this SpikeLinear expects {self.in_features}")
+        out_dtype = x.dtype if x.is_floating_point() else torch.float32
+        lead = x.shape[:-1]
+        if self.input_transform is not None:
+            x = self.input_transform(x)
+        x2 = x.reshape(-1, self.in_features)
+        t = self.token_timesteps(lead, x2.device)
+        t_col = t.unsqueeze(1) if isinstance(t, torch.Tensor) else t
+        qmax = self.coder.qmax_for(t_col)
+        scale, zero = compute_scale(x2, self.act_spec, qmax)
+        u = to_units(x2, scale, zero)
+        q = round_half_away(u)
+        q = torch.clamp(q, -qmax if self.coder.signed else 0, qmax) if isinstance(qmax, int) else \
+            torch.minimum(torch.maximum(q, -qmax if self.coder.signed else torch.zeros_like(qmax)), qmax)
+        if self._stats is not None:
+            self._record(q, t, lead)
+        if self.mode == "fakequant":
+            xq = q * scale if zero is None else (q - zero) * scale
+            y = F.linear(xq, self.dequantized_weight(), self.bias)
+            return y.reshape(*lead, self.out_features).to(out_dtype)
+        wt, acc_dtype = self._weights()
+        qa = q.to(acc_dtype)
+        t_max = self.coder.timesteps if isinstance(t, int) else int(t.max())
+        acc = self._faithful(qa, t_col, t_max, wt) if self.mode == "faithful" else self._matmul(qa, wt)
+        if zero is not None:  # W (q - z) = W q - z * rowsum(W): still integer, still exact
+            rs = self._cache["rowsum"]
+            acc = acc - (zero.to(acc_dtype) * rs) if acc.dim() == 2 else acc - (zero.to(acc_dtype) * rs).unsqueeze(0)
+        y = self._finish(acc, scale)
+        return y.reshape(*lead, self.out_features).to(out_dtype)
+
+    def _matmul(self, s: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
+        if wt.dim() == 2:
+            return s @ wt
+        g = wt.shape[0]
+        return torch.bmm(s.reshape(s.shape[0], g, -1).transpose(0, 1), wt)  # [G, N, out]
+
+    def _faithful(self, q: torch.Tensor, t: torch.Tensor | int, t_max: int, wt: torch.Tensor) -> torch.Tensor:
+        """T steps of spike-gated accumulation of weight rows, combined with the coder's time weights.
+
+        When the step outputs fit in memory, the ``T`` spike planes go through one matmul (the same
+        products, better cache use); the steps are still combined one by one in Horner form.
+        """
+        horner = self.coder.coding == "tc-lif"
+        planes = self.coder.planes(q, t, t_max)
+        n = q.shape[0]
+        if wt.dim() == 2 and t_max * n * self.out_features * q.element_size() <= 2 ** 28:
+            parts = (torch.cat(list(planes)) @ wt).view(t_max, n, self.out_features)
+        else:
+            parts = (self._matmul(s, wt) for s in planes)
+        acc = None
+        for part in parts:
+            acc = part.clone() if acc is None else (acc.mul_(2).add_(part) if horner else acc.add_(part))
+        return acc
+
+    def _finish(self, acc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """Integer sums to real outputs; one code path for every mode so results agree bit for bit."""
+        if acc.dim() == 3:  # per-group partials [G, N, out]
+            acc = (acc.float() * self.wscale.t().unsqueeze(1)).sum(0)
+            y = acc * scale
+        else:
+            y = (acc.float() * scale) * self.wscale.t()
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    # --- statistics ------------------------------------------------------------------------------------
+    def _record(self, q: torch.Tensor, t: torch.Tensor | int, lead: torch.Size) -> None:
+        """Count spikes from the codes' spike planes, split by modality (exact integers)."""
+        n = q.shape[0]
+        if self.region == "vision":
+            vis = torch.ones(n, dtype=torch.bool, device=q.device)
+        else:
+            mask = current_vision_mask()
+            vis = mask.reshape(-1).to(q.device) if mask is not None and mask.numel() == n else \
+                torch.zeros(n, dtype=torch.bool, device=q.device)
+        t_tok = t if isinstance(t, torch.Tensor) else torch.full((n,), t, dtype=torch.int64, device=q.device)
+        t_max = int(t_tok.max())
+        per_step = torch.stack([p.abs().sum(1) for p in self.coder.planes(q, t_tok.unsqueeze(1), t_max)])  # [T, N]
+        ls: LayerStats = self._stats.layer(self._stats_name, in_features=self.in_features,
+                                           out_features=self.out_features, weight_bits=self.weight_spec.bits,
+                                           coder=self.coder.coding)
+        for name, sel in (("vision", vis), ("text", ~vis)):
+            k = int(sel.sum())
+            if k == 0:
+                continue
+            steps = per_step[:, sel].sum(1).to(torch.int64).tolist()
+            spikes = int(sum(steps))
+            ts = int(t_tok[sel].sum())
+            ls.per_modality[name].add(ModalityCounts(
+                tokens=k, neuron_steps=ts * self.in_features, spikes=spikes, acs=spikes * self.out_features,
+                macs=k * self.in_features * self.out_features, spikes_per_step=steps, steps_per_token=ts))
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, coder={self.coder.coding}, "
+                f"T(text/vision)={self.t_text}/{self.t_vision}, region={self.region}, "
+                f"w_bits={self.weight_spec.bits}, mode={self.mode}")
+
+
+def set_mode(model: nn.Module, mode: str) -> nn.Module:
+    """Switch every SpikeLinear in ``model`` to ``faithful``, ``fused`` or ``fakequant``."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is unknown; allowed values: {', '.join(MODES)}")
+    for m in model.modules():
+        if isinstance(m, SpikeLinear):
+            m.mode = mode
+    return model
