@@ -1,0 +1,17 @@
+"""RTN: round-to-nearest weights with the shared rounding rule; no calibration."""
+from __future__ import annotations
+
+from ..quant import quantize
+from .base import Method, QuantContext, register_method
+
+
+@register_method
+class RTN(Method):
+    name = "rtn"
+    kind = "weights"
+
+    def apply(self, ctx: QuantContext) -> None:
+        spec = ctx.weight_spec()
+        for name, lin in ctx.targets.items():
+            if name not in ctx.weights:
+                ctx.weights[name] = quantize(lin.weight.detach().float(), spec)

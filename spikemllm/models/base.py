@@ -1,0 +1,140 @@
+"""What an adapter tells the rest of spikemllm about a model, and the registry that finds the adapter.
+
+Per-family knowledge (attribute paths, image-token ids) lives only in the adapter files of this package; the
+core asks a :class:`ModelMap` plain questions: where is the vision tower, which decoder layers are there,
+which tokens are vision tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+REGIONS = ("vision", "projector", "lm")
+
+
+@dataclass
+class ModelMap:
+    """Where things live in one model, as module-name prefixes (``""`` is the root)."""
+
+    family: str
+    model: nn.Module
+    lm: str
+    lm_layers: str
+    vision: str | None = None
+    vision_layers: str | None = None
+    projector: str | None = None
+    lm_head: str | None = None
+    image_token_ids: tuple[int, ...] = ()
+    vision_mask_fn: Callable[[dict[str, Any]], torch.Tensor | None] | None = field(default=None, repr=False)
+
+    def module(self, name: str | None) -> nn.Module | None:
+        return None if name is None else (self.model if name == "" else self.model.get_submodule(name))
+
+    @staticmethod
+    def _under(name: str, prefix: str | None) -> bool:
+        return prefix is not None and (prefix == "" or name == prefix or name.startswith(prefix + "."))
+
+    def region_of(self, name: str) -> str | None:
+        """``vision`` (vision tower), ``projector``, ``lm`` or None (e.g. the LM head)."""
+        if self._under(name, self.lm_head):
+            return None
+        if self._under(name, self.projector):
+            return "projector"
+        if self._under(name, self.vision):
+            return "vision"
+        if self._under(name, self.lm):
+            return "lm"
+        return None
+
+    def layer_of(self, name: str) -> tuple[str, int] | None:
+        """``("lm", i)`` or ``("vision", i)`` for a module inside decoder/vision block ``i``."""
+        for kind, prefix in (("vision", self.vision_layers), ("lm", self.lm_layers)):
+            if prefix is not None and name.startswith(prefix + "."):
+                head = name[len(prefix) + 1:].split(".", 1)[0]
+                if head.isdigit():
+                    return kind, int(head)
+        return None
+
+    def layers(self, kind: str = "lm") -> nn.ModuleList:
+        prefix = self.lm_layers if kind == "lm" else self.vision_layers
+        if prefix is None:
+            raise ValueError(f"this {self.family} model has no {kind} layers")
+        return self.model.get_submodule(prefix)
+
+    def num_layers(self, kind: str = "lm") -> int:
+        prefix = self.lm_layers if kind == "lm" else self.vision_layers
+        return 0 if prefix is None else len(self.model.get_submodule(prefix))
+
+    def vision_mask(self, inputs: dict[str, Any]) -> torch.Tensor | None:
+        """Boolean ``[B, S]`` mask of vision tokens for a forward call's keyword inputs (None: all text)."""
+        if self.vision_mask_fn is not None:
+            return self.vision_mask_fn(inputs)
+        ids = inputs.get("input_ids")
+        if ids is None or not self.image_token_ids:
+            return None
+        return torch.isin(ids, torch.tensor(self.image_token_ids, device=ids.device))
+
+
+def find_block_list(model: nn.Module, prefix: str) -> str | None:
+    """Name of the longest ``nn.ModuleList`` under ``prefix``: the stack of transformer blocks."""
+    root = model if prefix == "" else model.get_submodule(prefix)
+    best, best_len = None, 0
+    for name, m in root.named_modules():
+        if isinstance(m, nn.ModuleList) and len(m) > best_len:
+            best, best_len = name, len(m)
+    if best is None:
+        return None
+    return best if prefix == "" else f"{prefix}.{best}"
+
+
+class Adapter:
+    """One family: subclasses set ``model_types`` and implement :meth:`describe`."""
+
+    family: str = ""
+    model_types: tuple[str, ...] = ()
+
+    def describe(self, model: nn.Module) -> ModelMap:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, Adapter] = {}
+
+
+def register_adapter(adapter: Adapter) -> Adapter:
+    """Register an adapter for its ``model_types``; a second adapter for the same type is refused."""
+    for mt in adapter.model_types:
+        if mt in _REGISTRY:
+            raise ValueError(f"model_type {mt!r} already has an adapter ({_REGISTRY[mt].family}); refusing a second")
+        _REGISTRY[mt] = adapter
+    return adapter
+
+
+def supported_model_types() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_adapter(model: nn.Module) -> Adapter:
+    cfg = getattr(model, "config", None)
+    mt = getattr(cfg, "model_type", None)
+    if mt not in _REGISTRY:
+        raise ValueError(f"unsupported model (model_type={mt!r}); supported families: "
+                         f"{', '.join(supported_model_types())}")
+    return _REGISTRY[mt]
+
+
+def describe(model: nn.Module) -> ModelMap:
+    """The :class:`ModelMap` of ``model`` from its family adapter."""
+    return get_adapter(model).describe(model)
+
+
+def token_ids(config: Any, *names: str) -> tuple[int, ...]:
+    """Integer token ids named ``names`` on ``config`` (missing or None ones are skipped)."""
+    out = []
+    for n in names:
+        v = getattr(config, n, None)
+        if isinstance(v, int):
+            out.append(v)
+    return tuple(dict.fromkeys(out))
