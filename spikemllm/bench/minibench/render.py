@@ -1,0 +1,72 @@
+"""Drawing helpers for the generated mini-benchmark: fonts, colours, rotation and noise.
+
+Fonts come from the DejaVu family (Debian ``fonts-dejavu-core``); when it is absent, PIL's built-in
+default font is used so the benchmark still builds (the images then differ, so scores are comparable
+only between machines with the same fonts).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+IMAGE_SIZE = 96
+DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
+_FONT_FILES = (
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
+    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansCondensed.ttf", "DejaVuSans-Oblique.ttf",
+)
+MONO_FONTS = ("DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf")
+
+
+def available_fonts(names: tuple[str, ...] = _FONT_FILES) -> list[str]:
+    """The DejaVu font files present on this machine (empty list: PIL's default font is used)."""
+    return [n for n in names if (DEJAVU_DIR / n).is_file()]
+
+
+@lru_cache(maxsize=256)
+def load_font(name: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A font of ``size`` pixels; ``name=None`` or a missing file gives PIL's default font."""
+    if name is not None and (DEJAVU_DIR / name).is_file():
+        return ImageFont.truetype(str(DEJAVU_DIR / name), size)
+    return ImageFont.load_default(size=size)
+
+
+def pick_font(rng: np.random.Generator, size: int, names: tuple[str, ...] = _FONT_FILES):
+    """A random available font of ``size`` pixels (PIL default when no DejaVu font is installed)."""
+    fonts = available_fonts(names)
+    return load_font(fonts[int(rng.integers(len(fonts)))] if fonts else None, size)
+
+
+def contrasting_colours(rng: np.random.Generator) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """A (background, foreground) pair whose luminance differs enough for the text to be legible."""
+    while True:
+        bg = tuple(int(v) for v in rng.integers(0, 256, 3))
+        fg = tuple(int(v) for v in rng.integers(0, 256, 3))
+        lum = lambda c: 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]  # noqa: E731
+        if abs(lum(bg) - lum(fg)) > 110:
+            return bg, fg  # type: ignore[return-value]
+
+
+def draw_rotated_text(img: Image.Image, text: str, font, colour: tuple[int, int, int],
+                      centre: tuple[float, float], angle: float) -> None:
+    """Draw ``text`` centred at ``centre`` and rotated by ``angle`` degrees, in place."""
+    layer = Image.new("L", img.size, 0)
+    ImageDraw.Draw(layer).text(centre, text, font=font, fill=255, anchor="mm")
+    layer = layer.rotate(angle, resample=Image.BICUBIC, center=centre)
+    img.paste(Image.new("RGB", img.size, colour), (0, 0), layer)
+
+
+def add_noise(img: Image.Image, rng: np.random.Generator, sigma: float) -> Image.Image:
+    """Gaussian pixel noise of standard deviation ``sigma`` (0-255 scale)."""
+    arr = np.asarray(img, dtype=np.float32)
+    arr = arr + rng.normal(0.0, sigma, arr.shape)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def text_width(text: str, font) -> int:
+    """Rendered width of ``text`` in pixels."""
+    left, _, right, _ = font.getbbox(text)
+    return int(right - left)

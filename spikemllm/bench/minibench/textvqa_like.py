@@ -1,0 +1,57 @@
+"""TextVQA-like task: one word in a real font on a coloured background, rotated a little, with noise.
+
+Ten "annotator" answers per item, as in TextVQA: most give the word, a few disagree, so the VQA accuracy
+rule (``min(#matches/3, 1)`` over leave-one-out subsets) is exercised, not bypassed.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ..example import Example
+from .render import IMAGE_SIZE, add_noise, contrasting_colours, draw_rotated_text, pick_font
+
+WORDS: tuple[str, ...] = (
+    "stop", "open", "exit", "cafe", "bank", "taxi", "hotel", "bus", "park", "sale", "pizza", "push",
+    "pull", "shop", "bar", "gym", "zoo", "menu", "news", "tea", "milk", "gold", "fire", "wine",
+)
+QUESTIONS: tuple[str, ...] = (
+    "What word is written in the image?", "What does the sign say?", "What is written on the sign?",
+)
+
+
+def _case(word: str, rng: np.random.Generator) -> str:
+    """Render the word in lower, upper or title case, as signs do."""
+    return (word, word.upper(), word.title())[int(rng.integers(3))]
+
+
+def make_image(word: str, rng: np.random.Generator) -> Image.Image:
+    """Draw ``word`` with a random font, size, colour, rotation and noise level."""
+    bg, fg = contrasting_colours(rng)
+    img = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), bg)
+    text = _case(word, rng)
+    size = int(rng.integers(16, 23)) if len(text) > 4 else int(rng.integers(18, 27))
+    centre = (IMAGE_SIZE / 2 + rng.uniform(-8, 8), IMAGE_SIZE / 2 + rng.uniform(-16, 16))
+    draw_rotated_text(img, text, pick_font(rng, size), fg, centre, float(rng.uniform(-12, 12)))
+    return add_noise(img, rng, float(rng.uniform(0, 18)))
+
+
+def annotator_answers(word: str, rng: np.random.Generator) -> list[str]:
+    """Ten answers: the word from most annotators, 0-2 of them giving another word or a longer phrase."""
+    answers = [word] * 10
+    for i in rng.choice(10, size=int(rng.integers(0, 3)), replace=False):
+        answers[int(i)] = (WORDS[int(rng.integers(len(WORDS)))], f"the {word}", word.upper())[int(rng.integers(3))]
+    return answers
+
+
+def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
+    """``n`` items drawn from ``rng``."""
+    out = []
+    for i in range(n):
+        word = WORDS[int(rng.integers(len(WORDS)))]
+        out.append(Example(
+            uid=f"textvqa-{split}-{i:05d}", task="textvqa", image=make_image(word, rng),
+            question=QUESTIONS[int(rng.integers(len(QUESTIONS)))], answers=annotator_answers(word, rng),
+            meta={"word": word},
+        ))
+    return out
