@@ -19,27 +19,13 @@ The chunk case lets a PE with few lanes handle a wide fan-in over several cycles
 """
 from __future__ import annotations
 
-import math
-from functools import reduce
-
 from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .tile_reference import accumulator_bits
+
 __all__ = ["SpikePE", "accumulator_bits"]
-
-
-def accumulator_bits(weight_bits: int, max_timesteps: int, fan_in: int) -> int:
-    """Signed accumulator width that can never overflow.
-
-    |y| <= (2^T - 1) * fan_in * 2^(weight_bits-1) < 2^(T + ceil(log2 fan_in) + weight_bits - 1); one more bit
-    for the sign. (The most negative weight times a -1 spike gives +2^(weight_bits-1), hence no slack.)
-    """
-    if weight_bits < 2 or max_timesteps < 1 or fan_in < 1:
-        raise ValueError(
-            f"need weight_bits >= 2, max_timesteps >= 1, fan_in >= 1; got {weight_bits}, {max_timesteps}, {fan_in}"
-        )
-    return weight_bits + max_timesteps + math.ceil(math.log2(fan_in))
 
 
 def _tree_sum(values: list) -> object:
