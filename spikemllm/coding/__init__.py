@@ -13,6 +13,9 @@ def make_coder(name: str, *, bits: int | None = None, timesteps: int | None = No
     if name not in CODERS:
         raise ValueError(f"coder={name!r} is unknown; allowed values: {', '.join(CODERS)}")
     if name == "tc-lif":
+        if not signed:  # TC-LIF is signed only; say so instead of silently building a signed coder
+            raise ValueError("signed=False is not supported for coder='tc-lif'; allowed: signed=True "
+                             "(use 'if' for unsigned codes)")
         return TCLIFCoder(bits, timesteps=timesteps)
     return IFCoder(bits, signed=signed, timesteps=timesteps)
 
