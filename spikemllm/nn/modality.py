@@ -14,6 +14,8 @@ from typing import Iterator
 import torch
 
 _MASK: contextvars.ContextVar[torch.Tensor | None] = contextvars.ContextVar("spikemllm_vision_mask", default=None)
+# The modality of every position held in the KV cache (past + current tokens), for spiking attention's keys.
+_KV_MASK: contextvars.ContextVar[torch.Tensor | None] = contextvars.ContextVar("spikemllm_kv_mask", default=None)
 
 
 def current_vision_mask() -> torch.Tensor | None:
@@ -21,19 +23,25 @@ def current_vision_mask() -> torch.Tensor | None:
     return _MASK.get()
 
 
-def set_vision_mask(mask: torch.Tensor | None) -> contextvars.Token:
-    return _MASK.set(mask)
+def current_kv_vision_mask() -> torch.Tensor | None:
+    """Vision mask of all key positions (cached and current), or None (then keys follow the query mask)."""
+    return _KV_MASK.get()
 
 
-def reset_vision_mask(token: contextvars.Token) -> None:
-    _MASK.reset(token)
+def set_masks(mask: torch.Tensor | None, kv_mask: torch.Tensor | None) -> tuple[contextvars.Token, contextvars.Token]:
+    return _MASK.set(mask), _KV_MASK.set(kv_mask)
+
+
+def reset_masks(tokens: tuple[contextvars.Token, contextvars.Token]) -> None:
+    _MASK.reset(tokens[0])
+    _KV_MASK.reset(tokens[1])
 
 
 @contextlib.contextmanager
 def vision_mask(mask: torch.Tensor | None) -> Iterator[None]:
     """Run a block of code with ``mask`` as the current vision mask (used by tests and by the hook)."""
-    tok = _MASK.set(mask)
+    tok = set_masks(mask, mask)
     try:
         yield
     finally:
-        _MASK.reset(tok)
+        reset_masks(tok)

@@ -25,13 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..coding import make_coder
-from ..quant import QuantSpec, Quantized, compute_scale, quantize, round_half_away, to_units
+from ..quant import QuantSpec, Quantized, quantize
 from .modality import current_vision_mask
+from .spike_matmul import exact_dtype, spike_matmul
 from .stats import LayerStats, ModalityCounts
 
 MODES = ("faithful", "fused", "fakequant")
 REGIONS = ("vision", "lm")
-EXACT_F32 = 2 ** 24
 
 
 class SpikeLinear(nn.Module):
@@ -71,9 +71,15 @@ class SpikeLinear(nn.Module):
 
     # --- construction ----------------------------------------------------------------------------------
     @classmethod
-    def from_linear(cls, linear: nn.Linear, *, weight: Quantized | None = None, **kwargs: Any) -> "SpikeLinear":
-        """Quantize ``linear``'s weight (RTN with ``weight_spec``) unless a method already did (``weight``)."""
+    def from_linear(cls, linear: nn.Linear, *, weight: Quantized | None = None, quantize_weight: bool = True,
+                    **kwargs: Any) -> "SpikeLinear":
+        """Quantize ``linear``'s weight (RTN with ``weight_spec``) unless a method already did (``weight``).
+
+        ``quantize_weight=False`` builds the layer with zero weights (its state is loaded afterwards).
+        """
         m = cls(linear.in_features, linear.out_features, linear.bias is not None, **kwargs)
+        if not quantize_weight:
+            return m.to(linear.weight.device)
         if weight is None:
             weight = quantize(linear.weight.detach().float(), m.weight_spec)
         m.load_quantized(weight, linear.bias.detach() if linear.bias is not None else None)
@@ -119,7 +125,7 @@ class SpikeLinear(nn.Module):
     def _weights(self) -> tuple[torch.Tensor, torch.dtype]:
         key = (self.qweight._version, self.qweight.data_ptr(), self.qweight.device)
         if self._cache.get("key") != key:
-            acc_dtype = torch.float32 if self.accumulation_bound() < EXACT_F32 else torch.float64
+            acc_dtype = exact_dtype(self.accumulation_bound())
             g = self.wscale.shape[1]
             wf = self.qweight.to(acc_dtype)
             # per-channel: [in, out] for x @ w; per-group: [G, gs, out] for a batched matmul.
@@ -158,50 +164,31 @@ class SpikeLinear(nn.Module):
         t = self.token_timesteps(lead, x2.device)
         t_col = t.unsqueeze(1) if isinstance(t, torch.Tensor) else t
         qmax = self.coder.qmax_for(t_col)
-        scale, zero = compute_scale(x2, self.act_spec, qmax)
-        u = to_units(x2, scale, zero)
-        q = round_half_away(u)
-        q = torch.clamp(q, -qmax if self.coder.signed else 0, qmax) if isinstance(qmax, int) else \
-            torch.minimum(torch.maximum(q, -qmax if self.coder.signed else torch.zeros_like(qmax)), qmax)
+        qz = quantize(x2, self.act_spec, qmax=qmax)
+        q, scale, zero = qz.q, qz.scale, qz.zero
         if self._stats is not None:
             self._record(q, t, lead)
         if self.mode == "fakequant":
-            xq = q * scale if zero is None else (q - zero) * scale
-            y = F.linear(xq, self.dequantized_weight(), self.bias)
+            y = F.linear(qz.dequantize(), self.dequantized_weight(), self.bias)
             return y.reshape(*lead, self.out_features).to(out_dtype)
         wt, acc_dtype = self._weights()
         qa = q.to(acc_dtype)
         t_max = self.coder.timesteps if isinstance(t, int) else int(t.max())
-        acc = self._faithful(qa, t_col, t_max, wt) if self.mode == "faithful" else self._matmul(qa, wt)
+        if wt.dim() == 3:  # per-group: [G, N, gs] against [G, gs, out]
+            qa = qa.reshape(qa.shape[0], wt.shape[0], -1).transpose(0, 1)
+            t_col = t_col.unsqueeze(0) if isinstance(t_col, torch.Tensor) else t_col
+        acc = spike_matmul(qa, t_col, t_max, self.coder, wt, faithful=self.mode == "faithful")
         if zero is not None:  # W (q - z) = W q - z * rowsum(W): still integer, still exact
-            rs = self._cache["rowsum"]
-            acc = acc - (zero.to(acc_dtype) * rs) if acc.dim() == 2 else acc - (zero.to(acc_dtype) * rs).unsqueeze(0)
+            acc = acc - (zero.to(acc_dtype) * self._cache["rowsum"] if acc.dim() == 2
+                         else self._group_rowsum(zero, acc_dtype))
         y = self._finish(acc, scale)
         return y.reshape(*lead, self.out_features).to(out_dtype)
 
-    def _matmul(self, s: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
-        if wt.dim() == 2:
-            return s @ wt
-        g = wt.shape[0]
-        return torch.bmm(s.reshape(s.shape[0], g, -1).transpose(0, 1), wt)  # [G, N, out]
-
-    def _faithful(self, q: torch.Tensor, t: torch.Tensor | int, t_max: int, wt: torch.Tensor) -> torch.Tensor:
-        """T steps of spike-gated accumulation of weight rows, combined with the coder's time weights.
-
-        When the step outputs fit in memory, the ``T`` spike planes go through one matmul (the same
-        products, better cache use); the steps are still combined one by one in Horner form.
-        """
-        horner = self.coder.coding == "tc-lif"
-        planes = self.coder.planes(q, t, t_max)
-        n = q.shape[0]
-        if wt.dim() == 2 and t_max * n * self.out_features * q.element_size() <= 2 ** 28:
-            parts = (torch.cat(list(planes)) @ wt).view(t_max, n, self.out_features)
-        else:
-            parts = (self._matmul(s, wt) for s in planes)
-        acc = None
-        for part in parts:
-            acc = part.clone() if acc is None else (acc.mul_(2).add_(part) if horner else acc.add_(part))
-        return acc
+    def _group_rowsum(self, zero: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Per-group zero-point correction ``z * rowsum(W_g)``, shape ``[G, N, out]``."""
+        g = self.wscale.shape[1]
+        rs = self.qweight.to(dtype).reshape(self.out_features, g, -1).sum(-1).t()  # [G, out]
+        return zero.to(dtype).unsqueeze(0) * rs.unsqueeze(1)
 
     def _finish(self, acc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """Integer sums to real outputs; one code path for every mode so results agree bit for bit."""
@@ -248,10 +235,13 @@ class SpikeLinear(nn.Module):
 
 
 def set_mode(model: nn.Module, mode: str) -> nn.Module:
-    """Switch every SpikeLinear in ``model`` to ``faithful``, ``fused`` or ``fakequant``."""
+    """Switch every SpikeLinear (and spiking attention) in ``model`` to ``faithful``, ``fused`` or ``fakequant``."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is unknown; allowed values: {', '.join(MODES)}")
     for m in model.modules():
         if isinstance(m, SpikeLinear):
             m.mode = mode
+        spec = getattr(m, "_spike_attn", None)
+        if spec is not None:
+            spec.mode = mode
     return model

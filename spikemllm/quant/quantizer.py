@@ -126,9 +126,14 @@ def quantize(x: torch.Tensor, spec: QuantSpec, scale: torch.Tensor | None = None
         scale, zero = compute_scale(xg, spec, qmax)
     else:
         check_finite(xg, "tensor to quantize")
-    lo, hi = (spec.qmin, spec.qmax) if qmax is None else ((-qmax if spec.symmetric else 0), qmax)
     q = round_half_away(to_units(xg, scale, zero))
-    q = torch.clamp(q, lo, hi) if isinstance(lo, int) else torch.minimum(torch.maximum(q, lo), hi)
+    if qmax is None:
+        q = q.clamp_(spec.qmin, spec.qmax)
+    elif isinstance(qmax, int):
+        q = q.clamp_(-qmax if spec.symmetric else 0, qmax)
+    else:  # per-row range (per-token timesteps)
+        qm = qmax.to(q.dtype)
+        q = torch.minimum(torch.maximum(q, -qm if spec.symmetric else torch.zeros_like(qm)), qm)
     return Quantized(q=q, scale=scale, zero=zero)
 
 

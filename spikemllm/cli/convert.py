@@ -1,0 +1,38 @@
+"""``spikemllm convert --model DIR --config cfg.json --out DIR``: convert and save, atomically."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..config import SpikeConfig
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("convert", help="convert a Hugging Face model into a spiking model and save it",
+                       description="Convert a local Hugging Face model (or 'bundled') and save a spikemllm checkpoint.")
+    p.add_argument("--model", required=True, help="'bundled' or a local model folder")
+    p.add_argument("--config", help="SpikeConfig JSON file (default: TC-LIF, Tv/Tt=3/4, W4, RTN)")
+    p.add_argument("--out", required=True, help="output folder (written atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..io import save
+    from ..spikify import convert
+    from .common import load_model
+
+    cfg = SpikeConfig.from_json(args.config) if args.config else SpikeConfig()
+    from pathlib import Path
+
+    if Path(args.out).exists() and not args.overwrite:
+        raise FileExistsError(f"--out {args.out} exists; pass --overwrite or choose another folder")
+    t0 = time.time()
+    print(f"[spikemllm] loading {args.model}", flush=True)
+    model, proc = load_model(args.model)
+    print(f"[spikemllm] converting ({cfg.coder}, T={cfg.timesteps}, W{cfg.weight_bits}, method={cfg.method})",
+          flush=True)
+    convert(model, cfg, progress=True)
+    out = save(model, args.out, overwrite=args.overwrite, tokenizer=proc)
+    print(f"[spikemllm] saved {out} in {time.time() - t0:.1f}s")
+    return 0

@@ -1,0 +1,184 @@
+"""Saving and loading converted models: safetensors only, atomic, verified before anything is loaded.
+
+A checkpoint folder holds:
+
+* ``model.safetensors``: every tensor; integer weights packed (two int4 codes per byte when weight bits <= 4);
+* ``config.json``: the Hugging Face model config; ``spike_config.json``: the :class:`SpikeConfig`;
+* ``manifest.json``: format version, library versions, model class, packing, input transforms, and the SHA-256
+  and size of ``model.safetensors``.
+
+:func:`save` writes into a temporary sibling folder and renames it into place, so a crash never leaves a
+half-written checkpoint. :func:`load` checks the manifest and the checksum first and never unpickles.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import SpikeConfig
+from .nn.spike_linear import SpikeLinear
+from .nn.transforms import build_transform, transform_spec
+
+FORMAT = "spikemllm"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is missing, incomplete, corrupt or does not fit this spikemllm."""
+
+
+def pack_int4(q: torch.Tensor) -> torch.Tensor:
+    """Pack int codes in -8..7 two per byte (low nibble first) along the last dim; odd lengths get padded."""
+    q = q.to(torch.int16)
+    if q.shape[-1] % 2:
+        q = torch.nn.functional.pad(q, (0, 1))
+    u = (q & 0xF).to(torch.uint8)
+    return (u[..., 0::2] | (u[..., 1::2] << 4)).contiguous()
+
+
+def unpack_int4(p: torch.Tensor, n: int) -> torch.Tensor:
+    lo = (p & 0xF).to(torch.int16)
+    hi = (p >> 4).to(torch.int16)
+    q = torch.stack([lo, hi], dim=-1).reshape(*p.shape[:-1], -1)[..., :n]
+    return torch.where(q >= 8, q - 16, q).to(torch.int8)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, tokenizer: Any = None) -> Path:
+    """Save a converted model to folder ``path`` atomically; returns the path."""
+    from safetensors.torch import save_file
+    import transformers
+
+    from . import __version__
+
+    cfg: SpikeConfig | None = getattr(model, "spike_config", None)
+    if cfg is None:
+        raise ValueError("save() takes a converted model; call spikemllm.convert(model, config) first")
+    out = Path(path)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (CLI: --overwrite) or choose another folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tensors: dict[str, torch.Tensor] = {}
+        aliases: dict[str, str] = {}
+        seen: dict[tuple[int, tuple, torch.dtype], str] = {}
+        packed: dict[str, list[int]] = {}
+        transforms: dict[str, dict[str, Any]] = {}
+        for name, mod in model.named_modules():
+            if isinstance(mod, SpikeLinear) and mod.input_transform is not None:
+                transforms[name] = transform_spec(mod.input_transform)
+        for key, t in model.state_dict().items():
+            if t.device.type == "meta":
+                raise ValueError(f"tensor {key} is on the meta device (offloaded); load the model fully before saving")
+            sig = (t.data_ptr(), tuple(t.shape), t.dtype)
+            if t.numel() and sig in seen:  # tied weights: stored once
+                aliases[key] = seen[sig]
+                continue
+            seen[sig] = key
+            if key.endswith(".qweight") and t.numel() and int(t.abs().max()) <= 7:
+                tensors[key] = pack_int4(t)
+                packed[key] = list(t.shape)
+            else:
+                tensors[key] = t.detach().contiguous().cpu()
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        model.config.save_pretrained(tmp)
+        cfg.to_json(str(tmp / "spike_config.json"))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "spikemllm": __version__,
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "model_class": type(model).__name__,
+            "attn_implementation": getattr(model.config, "_attn_implementation", None),
+            "packed_int4": packed, "aliases": aliases, "input_transforms": transforms,
+            "files": {WEIGHTS: {"sha256": _sha256(tmp / WEIGHTS), "bytes": (tmp / WEIGHTS).stat().st_size}},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, old / "x")
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_dir():
+        raise CheckpointError(f"{p} is not a folder; give the folder written by spikemllm.save")
+    mf = p / "manifest.json"
+    if not mf.is_file():
+        raise CheckpointError(f"{p} is not a spikemllm checkpoint (no manifest.json)")
+    try:
+        m = json.loads(mf.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{mf} is corrupt: {e}") from None
+    if m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{p} has format {m.get('format')!r} v{m.get('format_version')}; "
+                              f"this spikemllm reads {FORMAT!r} v{FORMAT_VERSION}")
+    for fname, info in m.get("files", {}).items():
+        f = p / fname
+        if not f.is_file():
+            raise CheckpointError(f"{p} is incomplete: {fname} is missing")
+        if f.stat().st_size != info["bytes"]:
+            raise CheckpointError(f"{f} is truncated or corrupt: {f.stat().st_size} bytes, expected {info['bytes']}")
+        if _sha256(f) != info["sha256"]:
+            raise CheckpointError(f"{f} is corrupt: its SHA-256 does not match the manifest")
+    return m
+
+
+def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
+    """Load a converted model saved by :func:`save`; outputs are bit-identical to the saved model's."""
+    import transformers
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .spikify import convert
+
+    p = Path(path)
+    m = read_manifest(p)
+    spike_cfg = SpikeConfig.from_json(str(p / "spike_config.json"))
+    cls = getattr(transformers, m["model_class"], None)
+    if cls is None:
+        raise CheckpointError(f"model class {m['model_class']} is not in transformers {transformers.__version__}")
+    hf_cfg = transformers.AutoConfig.from_pretrained(str(p))
+    attn = m.get("attn_implementation")
+    attn = attn if attn in ("eager", "sdpa") else "eager"
+    model = cls._from_config(hf_cfg, attn_implementation=attn).eval()
+    convert(model, spike_cfg, progress=progress, quantize_weights=False)
+    for name, spec in m.get("input_transforms", {}).items():
+        model.get_submodule(name).input_transform = build_transform(spec)
+    try:
+        state = load_file(str(p / WEIGHTS))
+    except SafetensorError as e:
+        raise CheckpointError(f"{p / WEIGHTS} cannot be read: {e}") from None
+    for key, shape in m.get("packed_int4", {}).items():
+        state[key] = unpack_int4(state[key], shape[-1]).reshape(shape)
+    for key, src in m.get("aliases", {}).items():
+        state[key] = state[src]
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{p} does not fit {m['model_class']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return model

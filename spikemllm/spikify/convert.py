@@ -1,0 +1,95 @@
+"""``convert(model, config)``: quantize with the config's methods, then swap Linear layers for SpikeLinear."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..config import SpikeConfig
+from ..methods import QuantContext, apply_methods
+from ..models.base import ModelMap, describe
+from ..nn.spike_attention import SpikeAttentionSpec, register_spike_attention
+from ..nn.spike_linear import SpikeLinear
+from ..quant import QuantSpec
+from .hook import ModalityHook
+from .select import select_targets
+
+
+def _region_and_t(mm: ModelMap, config: SpikeConfig, name: str) -> tuple[str, dict[str, int]]:
+    region = mm.region_of(name)
+    kind_idx = mm.layer_of(name)
+    t = config.timesteps_for(*kind_idx) if kind_idx else config.timesteps_for(None, None)
+    # The vision tower and the projector only ever see vision tokens.
+    return ("vision" if region in ("vision", "projector") else "lm"), t
+
+
+def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, leaf = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, leaf, new)
+
+
+def _check_fits(mm: ModelMap, config: SpikeConfig) -> None:
+    for key in config.layer_timesteps:
+        kind, idx = key.split(".")
+        n = mm.num_layers(kind)
+        if int(idx) >= n:
+            raise ValueError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has {n} {kind} "
+                             f"layers; allowed keys: {kind}.0 .. {kind}.{max(n - 1, 0)}")
+
+
+def spikify_attention(mm: ModelMap, config: SpikeConfig) -> int:
+    """Tag every attention module with its spiking settings and switch the model to spiking attention."""
+    name_ = register_spike_attention()
+    count = 0
+    for name, mod in mm.model.named_modules():
+        cls = type(mod).__name__
+        if not cls.endswith("Attention") or mm.region_of(name) is None:
+            continue
+        region, t = _region_and_t(mm, config, name)
+        mod._spike_attn = SpikeAttentionSpec(coder=config.coder, t_text=t["text"], t_vision=t["vision"],
+                                             region=region, mode=config.mode)
+        count += 1
+    for mod in mm.model.modules():
+        cfg = getattr(mod, "config", None)
+        if cfg is not None and hasattr(cfg, "_attn_implementation"):
+            cfg._attn_implementation = name_
+    return count
+
+
+def convert(model: nn.Module, config: SpikeConfig | None = None, calib: Iterable[dict[str, Any]] | None = None,
+            *, progress: bool = True, quantize_weights: bool = True) -> nn.Module:
+    """Turn ``model`` into a spike-driven model, in place, and return it.
+
+    Args:
+        model: a Hugging Face model of a supported family (see :func:`spikemllm.models.supported_model_types`).
+        config: what to compute (default: TC-LIF, Tv/Tt = 3/4, W4, RTN).
+        calib: calibration batches (dicts of model inputs) for methods that need them.
+        progress: show a progress bar over the layers.
+        quantize_weights: False builds the structure only (used by :func:`spikemllm.load`).
+    """
+    config = config or SpikeConfig()
+    if getattr(model, "spike_config", None) is not None:
+        raise ValueError("this model is already converted; convert a fresh float model")
+    mm = describe(model)
+    _check_fits(mm, config)
+    targets = select_targets(mm, config)
+    ctx = QuantContext(model=model, model_map=mm, config=config, targets=targets,
+                       calib=list(calib) if calib is not None else None,
+                       log=(lambda s: tqdm.write(s)) if progress else (lambda s: None))
+    if quantize_weights:
+        apply_methods(ctx)
+    wspec = QuantSpec(bits=config.weight_bits, symmetric=True, granularity=config.weight_granularity,
+                      group_size=config.group_size)
+    for name, lin in tqdm(list(targets.items()), desc="spikify", unit="layer", disable=not progress):
+        region, t = _region_and_t(mm, config, name)
+        new = SpikeLinear.from_linear(
+            lin, weight=ctx.weights.get(name), quantize_weight=quantize_weights, coder=config.coder,
+            t_text=t["text"], t_vision=t["vision"], region=region, signed=config.signed, weight_spec=wspec,
+            act_clip=config.act_clip, mode=config.mode, input_transform=ctx.input_transforms.get(name))
+        _set_module(model, name, new)
+    if config.attention == "spike":
+        spikify_attention(mm, config)
+    model.spike_config = config
+    model._spikemllm_hook = ModalityHook(model, mm)
+    return model
