@@ -1,0 +1,84 @@
+"""Read and write parameters of models that accelerate dispatched with CPU or disk offload.
+
+Why: on an offloaded module (``device_map`` with ``"cpu"``/``"disk"`` entries) the parameter outside a forward
+pass is a ``meta`` tensor; accelerate's hook loads the real value from a weights map at each forward and drops
+it afterwards. So ``module.weight`` can be neither read nor edited in place. Methods that edit weights
+(SmoothQuant, rotation, sequential GPTQ) go through :func:`read_param` and :func:`write_param`, which work the
+same on ordinary modules and offloaded ones.
+
+Writes to a disk-offloaded weight go to a new ``<name>.dat`` file in the offload folder (accelerate's own
+format) and update the loader's index, so memory stays bounded and the user's checkpoint files (which the index
+may point into) are never modified. Without an offload folder the value is kept in the loader's in-memory map.
+"""
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def _offload_slot(module: nn.Module, name: str) -> tuple[Any, str] | None:
+    """``(weights_map, key)`` when ``module.<name>`` is served by an accelerate offload hook, else None."""
+    hook = getattr(module, "_hf_hook", None)
+    wm = getattr(hook, "weights_map", None) if getattr(hook, "offload", False) else None
+    if wm is None:
+        return None
+    prefix = ""
+    while hasattr(wm, "dataset") and hasattr(wm, "prefix"):  # accelerate's PrefixedDataset
+        prefix, wm = prefix + wm.prefix, wm.dataset
+    key = prefix + name
+    try:
+        wm[key]
+    except KeyError:
+        return None
+    return wm, key
+
+
+def is_offloaded(module: nn.Module) -> bool:
+    """True when any direct parameter of ``module`` lives in an accelerate offload map."""
+    return any(_offload_slot(module, n) is not None for n, _ in module.named_parameters(recurse=False))
+
+
+def read_param(module: nn.Module, name: str) -> torch.Tensor:
+    """A detached copy of ``module.<name>`` (from the offload map when offloaded)."""
+    slot = _offload_slot(module, name)
+    if slot is not None:
+        wm, key = slot
+        return torch.as_tensor(wm[key]).detach().clone()
+    t = getattr(module, name)
+    if t is None:
+        raise ValueError(f"{type(module).__name__} has no {name!r}")
+    if t.device.type == "meta":
+        raise ValueError(f"{type(module).__name__}.{name} is on the meta device and no accelerate offload map serves "
+                         "it; load the model with its weights (or dispatch it with accelerate) before calibrating")
+    return t.detach().clone()
+
+
+def write_param(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    """Replace ``module.<name>`` by ``value`` (same shape; stored in the parameter's dtype)."""
+    slot = _offload_slot(module, name)
+    if slot is not None:
+        wm, key = slot
+        old = wm[key]
+        if tuple(old.shape) != tuple(value.shape):
+            raise ValueError(f"cannot write {key}: shape {tuple(value.shape)} != {tuple(old.shape)}")
+        v = value.detach().to("cpu", old.dtype).contiguous()
+        folder = getattr(wm, "save_folder", None)
+        if folder is not None and hasattr(wm, "index"):
+            from accelerate.utils import offload_weight
+            getattr(wm, "state_dict", {}).pop(key, None)
+            offload_weight(v, key, folder, index=wm.index)
+        elif hasattr(wm, "state_dict"):
+            wm.state_dict[key] = v
+        elif isinstance(wm, MutableMapping):
+            wm[key] = v
+        else:
+            raise ValueError(f"cannot write offloaded {key}: unknown weights map {type(wm).__name__}")
+        return
+    p = getattr(module, name)
+    if tuple(p.shape) != tuple(value.shape):
+        raise ValueError(f"cannot write {type(module).__name__}.{name}: shape {tuple(value.shape)} != {tuple(p.shape)}")
+    with torch.no_grad():
+        p.copy_(value.to(p.device, p.dtype))

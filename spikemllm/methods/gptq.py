@@ -1,0 +1,114 @@
+"""GPTQ (Frantar et al., 2022): weight codes chosen column by column to cancel the error already made.
+
+Why: rounding each weight to the nearest code (RTN) ignores that input channels are correlated and unequally
+large; GPTQ minimises the layer's output error ``||X W^T - X Q^T||^2`` instead. Quantizing column ``i`` leaves
+an error ``e = (w_i - q_i) / [H^-1]_ii``; subtracting ``e [H^-1]_i,j`` from the later columns ``j`` is the
+optimal (OBS) compensation, with ``H = X^T X`` from the calibration inputs. Updates are applied lazily per block
+of columns (one rank-``blocksize`` update for the rest of the matrix), on the upper Cholesky factor of ``H^-1``.
+
+Options (``method_options={"gptq": {...}}``):
+
+* ``percdamp`` (0.01): ``lambda = percdamp * mean(diag H)`` is added to the diagonal (dampening; makes the
+  Cholesky factorisation exist when ``H`` is near singular);
+* ``blocksize`` (128): columns per lazy update;
+* ``act_order`` (False): quantize columns in order of decreasing ``diag H`` (largest inputs first, while the
+  most freedom is left to compensate). With per-group weights the groups stay consecutive *original* columns
+  (what :class:`~spikemllm.SpikeLinear` stores), so their scales are fixed from the float weights up front;
+* ``sequential`` (True): write the dequantized weights back so later blocks are calibrated on the outputs of
+  the already-quantized ones, as in the GPTQ paper.
+
+Codes come from :func:`spikemllm.quant.quantize` (one rounding rule, symmetric range of ``weight_bits``).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..calibrate import BlockGroup, read_param, run_blockwise, write_param
+from ..quant import QuantSpec, Quantized, compute_scale, quantize
+from .base import Method, QuantContext, register_method
+
+
+def _scales(w: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
+    """Per-column scale ``[out, in]`` (each column's row/group scale) from the float weight ``w`` ``[out, in]``."""
+    out, n = w.shape
+    if spec.granularity == "per-group":
+        s, _ = compute_scale(w.reshape(out, n // spec.group_size, spec.group_size), spec)
+        return s.expand(out, n // spec.group_size, spec.group_size).reshape(out, n)
+    s, _ = compute_scale(w, spec)
+    return s.expand(out, n)
+
+
+def gptq_quantize(w: torch.Tensor, h: torch.Tensor, spec: QuantSpec, *, percdamp: float = 0.01,
+                  blocksize: int = 128, act_order: bool = False) -> Quantized:
+    """GPTQ codes for ``w`` ``[out, in]`` given the input Hessian ``h`` ``[in, in]``; returns :class:`Quantized`
+    shaped like ``quantize(w, spec)`` (per-group: ``q [out, G, gs]``, ``scale [out, G, 1]``)."""
+    out, n = w.shape
+    assert h.shape == (n, n), f"Hessian {tuple(h.shape)} does not match weight {tuple(w.shape)}"
+    if spec.granularity == "per-group" and n % spec.group_size:
+        raise ValueError(f"group_size={spec.group_size} does not divide in_features={n}; choose a divisor")
+    grouped = spec.granularity == "per-group"
+    w, h = w.clone().float(), h.clone().float()
+    dead = torch.diagonal(h) == 0                    # inputs that never fired: nothing to compensate with
+    h[dead, dead] = 1.0
+    w[:, dead] = 0.0
+    perm = torch.argsort(torch.diagonal(h), descending=True) if act_order else torch.arange(n)
+    static = _scales(w, spec) if (act_order or not grouped) else None   # [out, in] in original column order
+    w, h = w[:, perm], h[perm][:, perm]
+    h += percdamp * torch.diagonal(h).mean() * torch.eye(n)
+    hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    col_scale = torch.empty(out, n)                  # scale used for each (permuted) column
+    q = torch.empty(out, n)
+    for i1 in range(0, n, blocksize):
+        i2 = min(i1 + blocksize, n)
+        w1, err1, hinv1 = w[:, i1:i2].clone(), torch.zeros(out, i2 - i1), hinv[i1:i2, i1:i2]
+        for i in range(i2 - i1):
+            c = i1 + i
+            if static is not None:
+                s = static[:, perm[c]]
+            else:                                    # dynamic groups: scale from the updated weights
+                if c % spec.group_size == 0:
+                    g = torch.cat([w1[:, i:], w[:, i2:]], dim=1)[:, :spec.group_size]
+                    s_group, _ = compute_scale(g, QuantSpec(spec.bits, True, "per-channel"))
+                s = s_group.reshape(out)
+            qc = quantize(w1[:, i:i + 1], QuantSpec(spec.bits, True, "per-channel"), scale=s.unsqueeze(1)).q[:, 0]
+            q[:, c], col_scale[:, c] = qc, s
+            e = (w1[:, i] - qc * s) / hinv1[i, i]
+            w1[:, i:] -= e.unsqueeze(1) * hinv1[i, i:].unsqueeze(0)
+            err1[:, i] = e
+        w[:, i2:] -= err1 @ hinv[i1:i2, i2:]
+    inv = torch.argsort(perm)
+    q, col_scale = q[:, inv], col_scale[:, inv]
+    if grouped:
+        gs = spec.group_size
+        return Quantized(q.reshape(out, n // gs, gs), col_scale.reshape(out, n // gs, gs)[:, :, :1].contiguous(), None)
+    return Quantized(q, col_scale[:, :1].contiguous(), None)
+
+
+@register_method
+class GPTQ(Method):
+    name = "gptq"
+    kind = "weights"
+    needs_calibration = True
+    OPTIONS = ("percdamp", "blocksize", "act_order", "sequential", "progress")
+
+    def apply(self, ctx: QuantContext) -> None:
+        bad = set(self.options) - set(self.OPTIONS)
+        if bad:
+            raise ValueError(f"unknown gptq options {sorted(bad)}; allowed: {', '.join(self.OPTIONS)}")
+        o = {"percdamp": 0.01, "blocksize": 128, "act_order": False, "sequential": True, "progress": True,
+             **self.options}
+        spec = ctx.weight_spec()
+        names = [n for n in ctx.targets if n not in ctx.weights]
+
+        def on_group(group: BlockGroup) -> bool:
+            for name in group.names:
+                lin = ctx.targets[name]
+                w = read_param(lin, "weight").float()
+                qz = gptq_quantize(w, group.stats[name].hessian().cpu(), spec, percdamp=o["percdamp"],
+                                   blocksize=o["blocksize"], act_order=o["act_order"])
+                ctx.weights[name] = qz
+                if o["sequential"]:
+                    write_param(lin, "weight", qz.dequantize().reshape(w.shape))
+            return bool(o["sequential"])
+
+        run_blockwise(ctx, names, ("hessian",), on_group, desc="gptq", progress=o["progress"])
