@@ -18,6 +18,7 @@ equal fakequant up to float rounding of the scales.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
@@ -47,6 +48,9 @@ class SpikeLinear(nn.Module):
         if region not in REGIONS:
             raise ValueError(f"region={region!r} is unknown; allowed values: {', '.join(REGIONS)}")
         t_vision = t_text if t_vision is None else t_vision
+        for name, v in (("t_text", t_text), ("t_vision", t_vision)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"{name}={v!r} is out of range; allowed values: integers >= 1")
         self.in_features, self.out_features = in_features, out_features
         self.t_text, self.t_vision, self.region = int(t_text), int(t_vision), region
         self.coder = make_coder(coder, timesteps=max(self.t_text, self.t_vision), signed=signed)
@@ -54,6 +58,9 @@ class SpikeLinear(nn.Module):
         self.weight_spec = weight_spec or QuantSpec(bits=4, symmetric=True, granularity="per-channel")
         if not self.weight_spec.symmetric:
             raise ValueError("weight_spec.symmetric=False is not supported; allowed values: True (integer weights)")
+        if self.weight_spec.bits > 8:  # qweight is int8: wider codes would wrap around silently
+            raise ValueError(f"weight_spec.bits={self.weight_spec.bits} is out of range; allowed values: 2..8 "
+                             "(weights are stored as int8)")
         self.act_spec = QuantSpec(bits=max(2, self.coder.bits), symmetric=signed, granularity="per-token",
                                   clip_ratio=act_clip)
         self.mode = mode
@@ -91,7 +98,8 @@ class SpikeLinear(nn.Module):
         if bool((q.abs() > lim).any()) or not bool((q == torch.round(q)).all()):
             raise ValueError(f"weight codes must be integers in -{lim}..{lim} for weight bits={self.weight_spec.bits}")
         self.qweight.copy_(q.to(torch.int8))
-        self.wscale.copy_(weight.scale.reshape(self.out_features, -1).expand_as(self.wscale).float())
+        sc = weight.scale.reshape(1, 1) if weight.scale.numel() == 1 else weight.scale.reshape(self.out_features, -1)
+        self.wscale.copy_(sc.expand_as(self.wscale).float())  # a per-tensor scale is shared by every row
         if bias is not None:
             self.bias.copy_(bias.float())
         self._cache.clear()
@@ -169,7 +177,9 @@ class SpikeLinear(nn.Module):
         if self._stats is not None:
             self._record(q, t, lead)
         if self.mode == "fakequant":
-            y = F.linear(qz.dequantize(), self.dequantized_weight(), self.bias)
+            xd = qz.dequantize()  # float32, or float64 for float64 inputs: the weight and bias follow it
+            bias = None if self.bias is None else self.bias.to(xd.dtype)
+            y = F.linear(xd, self.dequantized_weight().to(xd.dtype), bias)
             return y.reshape(*lead, self.out_features).to(out_dtype)
         wt, acc_dtype = self._weights()
         qa = q.to(acc_dtype)
