@@ -29,9 +29,27 @@ def _vocab_size(model: torch.nn.Module) -> int:
     return v
 
 
+def _special_ids(model: torch.nn.Module) -> set[int]:
+    """Token ids a config names (``image_token_id``, ``vision_start_token_id``, ``eos_token_id``, ...)."""
+    out: set[int] = set()
+    cfg = getattr(model, "config", None)
+    for c in (cfg, cfg.get_text_config() if hasattr(cfg, "get_text_config") else None):
+        for k, v in (vars(c).items() if c is not None else ()):
+            if k.endswith(("token_id", "token_index", "token_ids")):
+                out.update(x for x in (v if isinstance(v, (list, tuple)) else [v]) if isinstance(x, int))
+    return out
+
+
+def _random_tokens(model: torch.nn.Module, shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
+    """Random ordinary tokens: ids 3.. of the vocabulary, never a special id (an image token at a text position
+    would not match the image features)."""
+    vocab = _vocab_size(model)
+    allowed = torch.tensor(sorted(set(range(3, vocab)) - _special_ids(model)))
+    return allowed[torch.randint(0, len(allowed), shape, generator=g)]
+
+
 def _from_example(model_map: ModelMap, example: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
     g = torch.Generator().manual_seed(seed)
-    vocab = _vocab_size(model_map.model)
     out = []
     for _ in range(n):
         b: dict[str, Any] = {}
@@ -40,7 +58,7 @@ def _from_example(model_map: ModelMap, example: dict[str, Any], n: int, seed: in
                 vis = model_map.vision_mask(example)
                 keep = vis if vis is not None else torch.zeros_like(v, dtype=torch.bool)
                 keep = keep | (v < 3)  # pad/bos/eos-like ids stay where they are
-                rnd = torch.randint(3, vocab, v.shape, generator=g).to(v.device, v.dtype)
+                rnd = _random_tokens(model_map.model, tuple(v.shape), g).to(v.device, v.dtype)
                 b[k] = torch.where(keep.to(v.device), v, rnd)
             elif isinstance(v, torch.Tensor) and v.is_floating_point():
                 noise = torch.randn(v.shape, generator=g).to(v.device, v.dtype)
@@ -69,10 +87,9 @@ def default_calibration(model_map: ModelMap, n: int = 8, seq_len: int = 32, seed
             "calibration batches (a list of model(**batch) input dicts) or build them from one real input with "
             "spikemllm.calibrate.default_calibration(model_map, example=inputs)")
     g = torch.Generator().manual_seed(seed)
-    vocab = _vocab_size(model_map.model)
     out = []
     for _ in range(n):
-        ids = torch.randint(3, vocab, (1, seq_len), generator=g)
+        ids = _random_tokens(model_map.model, (1, seq_len), g)
         out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
     return out
 

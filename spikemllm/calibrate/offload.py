@@ -22,7 +22,9 @@ from torch import nn
 def _offload_slot(module: nn.Module, name: str) -> tuple[Any, str] | None:
     """``(weights_map, key)`` when ``module.<name>`` is served by an accelerate offload hook, else None."""
     hook = getattr(module, "_hf_hook", None)
-    wm = getattr(hook, "weights_map", None) if getattr(hook, "offload", False) else None
+    hooks = list(getattr(hook, "hooks", ())) or [hook]  # accelerate's SequentialHook holds several
+    wm = next((h.weights_map for h in hooks if getattr(h, "offload", False) and getattr(h, "weights_map", None)
+               is not None), None)
     if wm is None:
         return None
     prefix = ""
