@@ -1,0 +1,120 @@
+"""``spikemllm med --model DIR|bundled --calib minibench:10 --budget 3.5 --out DIR``.
+
+Measures MED (cosine curves per block and modality), costs and sensitivities, allocates Tv/Tt per block
+under the budget, and writes ``med.json``, ``allocation.json``, ``config.json`` (a SpikeConfig for
+``spikemllm convert --config``) and the plots ``med.{png,svg}`` and ``allocation.{png,svg}``.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+OUTPUTS = ("med.json", "allocation.json", "config.json", "med.png", "med.svg", "allocation.png", "allocation.svg")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("med", help="MED analysis and per-modality, per-layer timestep allocation (MSTS)",
+                       description="Measure MED and sensitivities, then pick vision/text timesteps per block "
+                                   "under an average-timestep budget.")
+    p.add_argument("--model", required=True, help="'bundled' or a local model folder")
+    p.add_argument("--calib", default="minibench:10",
+                   help="calibration data: 'minibench[:N]' (N train items of the mini-benchmark, needs an image "
+                        "processor) or 'random[:N]' (spikemllm's default calibration set); default minibench:10")
+    p.add_argument("--budget", required=True, type=float, help="average timesteps per token, e.g. 3.5")
+    p.add_argument("--strategy", choices=("med", "search"), default="search",
+                   help="'med': from the cosine curves only (fast); 'search': measured loss curves (default)")
+    p.add_argument("--weighting", choices=("macs", "tokens", "equal"), default="macs",
+                   help="what the average is weighted by (default: MACs, i.e. token counts x layer cost)")
+    p.add_argument("--levels", help="comma-separated timesteps for the search curves (default: around the budget)")
+    p.add_argument("--config", help="base SpikeConfig JSON (default: TC-LIF, W4, RTN)")
+    p.add_argument("--batch-size", type=int, default=5, help="calibration items per batch (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="calibration seed (default 0)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out")
+    return p
+
+
+def default_levels(budget: float, coder: str, signed: bool = True) -> list[int]:
+    """Levels one below the budget's floor to one above its ceiling, inside the coder's range."""
+    from ..msts import budget_range
+
+    lo, hi = budget_range(coder, signed)
+    return list(range(max(lo, math.floor(budget) - 1), min(hi, math.ceil(budget) + 1) + 1))
+
+
+def parse_calib(spec: str, model: Any, processor: Any, batch_size: int, seed: int) -> list[dict[str, Any]]:
+    name, _, count = spec.partition(":")
+    try:
+        n = int(count) if count else 10
+    except ValueError:
+        raise ValueError(f"--calib {spec!r}: the count after ':' must be an integer") from None
+    if name == "minibench":
+        if processor is None or getattr(processor, "image_processor", None) is None:
+            raise ValueError("--calib minibench needs a model folder with an image processor; use --calib random")
+        from ..msts.calib import minibench_calibration
+
+        return minibench_calibration(processor, n=n, seed=seed, batch_size=batch_size)
+    if name == "random":
+        from ..calibrate import default_calibration
+        from ..models import describe
+
+        return default_calibration(describe(model), n=n, seed=seed)
+    raise ValueError(f"--calib {spec!r} is unknown; allowed: 'minibench[:N]' or 'random[:N]'")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import SpikeConfig
+    from ..msts import budget_range, med, plan
+    from ..msts.allocate import check_budget
+    from ..msts.plots import plot_allocation, plot_med
+    from ..msts.result import write_json
+    from .common import load_model
+
+    base = SpikeConfig.from_json(args.config) if args.config else SpikeConfig()
+    lo, hi = budget_range(base.coder, base.signed)
+    check_budget(args.budget, base.coder, base.signed)  # fail before loading anything
+    out = Path(args.out)
+    clash = [n for n in OUTPUTS if (out / n).exists()]
+    if clash and not args.overwrite:
+        raise FileExistsError(f"--out {out} already holds {', '.join(clash)}; pass --overwrite or choose another folder")
+    levels = None
+    if args.strategy == "search":
+        if args.levels:
+            try:
+                levels = [int(x) for x in args.levels.split(",") if x.strip()]
+            except ValueError:
+                raise ValueError(f"--levels {args.levels!r} must be comma-separated integers in {lo}..{hi}") from None
+        else:
+            levels = default_levels(args.budget, base.coder, base.signed)
+    t0 = time.time()
+    print(f"[spikemllm] loading {args.model}", flush=True)
+    model, processor = load_model(args.model)
+    calib = parse_calib(args.calib, model, processor, args.batch_size, args.seed)
+    print(f"[spikemllm] MED on {len(calib)} calibration batches"
+          + (f", search curves at T={levels}" if levels else ""), flush=True)
+    result = med(model, calib, config=base, levels=levels, progress=True)
+    alloc = plan(result, args.budget, args.strategy, weighting=args.weighting)
+    cfg = alloc.to_config(base)
+    out.mkdir(parents=True, exist_ok=True)
+    result.save(out / "med.json")
+    write_json(out / "allocation.json", alloc.to_dict())
+    cfg.to_json(str(out / "config.json"))
+    plot_med(result, out / "med")
+    plot_allocation(alloc, result, out / "allocation")
+    _print_summary(result, alloc)
+    print(f"[spikemllm] wrote {', '.join(OUTPUTS)} to {out} in {time.time() - t0:.1f}s")
+    return 0
+
+
+def _print_summary(result: Any, alloc: Any) -> None:
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    print(f"{'block':<10} {'cos vis':>8} {'cos txt':>8} {'Tv':>3} {'Tt':>3}")
+    for g in result.groups():
+        c = result.cosine.get(g, {})
+        t = alloc.timesteps.get(g, {})
+        print(f"{g:<10} {fmt(c.get('vision')):>8} {fmt(c.get('text')):>8} {t.get('vision', '-'):>3} {t.get('text', '-'):>3}")
+    print(f"budget {alloc.budget:g}, cost {alloc.cost:.4f} ({alloc.weighting}-weighted average timesteps), "
+          f"strategy {alloc.strategy}")

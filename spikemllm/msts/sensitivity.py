@@ -1,0 +1,160 @@
+"""How much the output moves when one unit's timesteps change: the measured half of MSTS.
+
+A converted model is changed *in place* for a measurement and restored afterwards
+(:func:`timesteps_override`): the affected :class:`~spikemllm.SpikeLinear` modules are rebuilt through their
+public constructor with the new timesteps and their integer weights reloaded, and spiking-attention specs
+of the block are updated. This computes exactly what ``convert`` with the same ``layer_timesteps`` computes
+(a test checks it bit for bit) without quantizing the model again for each of the many settings a search
+visits.
+
+The output change is the KL divergence ``KL(p_ref || p)`` of next-token distributions, averaged over the
+text positions of the calibration batches (vision positions predict nothing a user sees; padding is
+skipped).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, Iterator, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.base import ModelMap
+from ..nn.spike_linear import SpikeLinear
+from .units import MODALITIES, group_of
+
+
+def spike_groups(model: nn.Module, mm: ModelMap) -> dict[str, list[str]]:
+    """Group -> names of the SpikeLinear modules in it (a converted model)."""
+    out: dict[str, list[str]] = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, SpikeLinear):
+            out.setdefault(group_of(mm, name), []).append(name)
+    if not out:
+        raise ValueError("the model has no SpikeLinear layers; convert it first (spikemllm.convert)")
+    return out
+
+
+def current_timesteps(model: nn.Module, mm: ModelMap) -> dict[str, dict[str, int]]:
+    """Group -> ``{"vision": Tv, "text": Tt}`` as the converted model runs now (from its first linear)."""
+    out = {}
+    for g, names in spike_groups(model, mm).items():
+        m = model.get_submodule(names[0])
+        out[g] = {"vision": int(m.t_vision), "text": int(m.t_text)}
+    return out
+
+
+def _rebuilt(m: SpikeLinear, t: Mapping[str, int]) -> SpikeLinear:
+    new = SpikeLinear(m.in_features, m.out_features, m.bias is not None, coder=m.coder.coding,
+                      t_text=int(t["text"]), t_vision=int(t["vision"]), region=m.region, signed=m.coder.signed,
+                      weight_spec=m.weight_spec, act_clip=m.act_spec.clip_ratio, mode=m.mode,
+                      input_transform=m.input_transform)
+    new.to(m.qweight.device)
+    new.load_state_dict(m.state_dict())
+    return new
+
+
+def _set(root: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, leaf = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, leaf, new)
+
+
+def _attention_modules(model: nn.Module, mm: ModelMap, group: str) -> list[nn.Module]:
+    return [mod for name, mod in model.named_modules()
+            if getattr(mod, "_spike_attn", None) is not None and group_of(mm, name) == group]
+
+
+@contextlib.contextmanager
+def timesteps_override(model: nn.Module, mm: ModelMap, changes: Mapping[str, Mapping[str, int]]) -> Iterator[None]:
+    """Run a converted ``model`` with ``changes`` (group -> ``{"vision": Tv, "text": Tt}``) inside the block.
+
+    Partial dicts are allowed (``{"lm.2": {"text": 3}}`` changes only text). Contexts nest; each restores
+    exactly the modules it replaced.
+    """
+    groups = spike_groups(model, mm)
+    unknown = sorted(set(changes) - set(groups))
+    if unknown:
+        raise ValueError(f"timesteps_override: groups {unknown} have no SpikeLinear; allowed: {sorted(groups)}")
+    saved: list[tuple[str, nn.Module]] = []
+    saved_attn: list[tuple[nn.Module, Any]] = []
+    try:
+        for g, t in changes.items():
+            bad = set(t) - set(MODALITIES)
+            if bad:
+                raise ValueError(f"timesteps_override[{g!r}] has keys {sorted(bad)}; allowed: vision, text")
+            for name in groups[g]:
+                m = model.get_submodule(name)
+                full = {"vision": int(t.get("vision", m.t_vision)), "text": int(t.get("text", m.t_text))}
+                if full == {"vision": m.t_vision, "text": m.t_text}:
+                    continue
+                _set(model, name, _rebuilt(m, full))
+                saved.append((name, m))
+            for mod in _attention_modules(model, mm, g):
+                spec = mod._spike_attn
+                saved_attn.append((mod, spec))
+                mod._spike_attn = dataclasses.replace(spec, t_text=int(t.get("text", spec.t_text)),
+                                                      t_vision=int(t.get("vision", spec.t_vision)))
+        yield
+    finally:
+        for name, m in reversed(saved):
+            _set(model, name, m)
+        for mod, spec in reversed(saved_attn):
+            mod._spike_attn = spec
+
+
+def scored_positions(mm: ModelMap, batch: dict[str, Any], logits: torch.Tensor) -> torch.Tensor:
+    """Bool ``[B, S]``: text positions that are not padding (where next-token distributions are compared)."""
+    b, s = logits.shape[:2]
+    keep = torch.ones(b, s, dtype=torch.bool)
+    am = batch.get("attention_mask")
+    if isinstance(am, torch.Tensor) and am.shape == (b, s):
+        keep &= am.detach().cpu().bool()
+    vis = mm.vision_mask(batch)
+    if vis is not None and vis.shape == (b, s):
+        keep &= ~vis.detach().cpu().bool()
+    return keep
+
+
+def _logits(out: Any) -> torch.Tensor:
+    logits = getattr(out, "logits", None)
+    if logits is None and isinstance(out, (tuple, list)):
+        logits = out[0]
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
+        raise ValueError("the model must return next-token logits [B, S, V] (a causal LM or a VLM for generation)")
+    return logits
+
+
+@torch.no_grad()
+def log_probs(model: nn.Module, mm: ModelMap, calib: list[dict[str, Any]]) -> list[torch.Tensor]:
+    """Per batch: float32 log-probabilities ``[N, V]`` at the scored positions, on the CPU."""
+    out = []
+    for batch in calib:
+        logits = _logits(model(**batch))
+        keep = scored_positions(mm, batch, logits)
+        out.append(F.log_softmax(logits.detach().float().cpu()[keep], dim=-1))
+    return out
+
+
+def kl_divergence(ref: list[torch.Tensor], new: list[torch.Tensor]) -> float:
+    """Mean over positions of ``KL(p_ref || p_new)`` in nats (float64 sums: differences are tiny)."""
+    total, n = 0.0, 0
+    for r, q in zip(ref, new, strict=True):
+        if r.numel() == 0:
+            continue
+        kl = (r.exp().double() * (r.double() - q.double())).sum(-1)
+        total += float(kl.clamp(min=0).sum())
+        n += r.shape[0]
+    if n == 0:
+        raise ValueError("no text positions to compare in the calibration batches; include text tokens")
+    return total / n
+
+
+def top1_agreement(ref: list[torch.Tensor], new: list[torch.Tensor]) -> float:
+    """Share of positions whose most likely next token is the same."""
+    same, n = 0, 0
+    for r, q in zip(ref, new, strict=True):
+        same += int((r.argmax(-1) == q.argmax(-1)).sum())
+        n += r.shape[0]
+    return same / n if n else 1.0

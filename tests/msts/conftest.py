@@ -1,0 +1,18 @@
+"""Shared fixtures: a tiny model with planted behaviour and one MED run (session-scoped: MED runs a
+forward pass per unit and level, so it is computed once)."""
+from __future__ import annotations
+
+import pytest
+
+import spikemllm
+from msts_plants import silence_block
+from spikemllm.msts import med
+
+
+@pytest.fixture(scope="session")
+def silenced_vlm():
+    """qwen2_vl tiny model whose LM block 1 is silent, its inputs, and MED with search curves."""
+    model, inputs = spikemllm.tiny_model("qwen2_vl", seed=3)
+    silence_block(model, 1)
+    result = med(model, [inputs], levels=[2, 3, 4, 5])
+    return model, inputs, result
