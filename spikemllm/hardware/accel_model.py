@@ -9,7 +9,7 @@ stated as rules:
   rows x (lanes*chunks) weights. A layer (out x in) is cut into ceil(out/rows) x ceil(in/(lanes*chunks)) tiles.
 * Per token and timestep a tile issues max(1, nonzero chunks) cycles with zero-chunk skipping (else ``chunks``);
   with independent spikes of rate r, a chunk is nonzero with p = 1-(1-r)^lanes.
-* Tokens are processed in blocks whose input codes (T+1 bits/element: sign + T bit-planes) fit the activation
+* Tokens are processed in blocks whose input codes (TC-LIF: T+1 bits/element) fit the activation
   SRAM and whose partial sums fit the accumulator SRAM; weights are re-streamed from HBM once per block unless
   the whole layer fits the weight SRAM.
 * Weight loading is double-buffered (a tile loads while the previous one computes); array, HBM and vector unit
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 from ..energy.tables import EnergyTable, get_table, int_add_pj
+from ..levels import level_spec
 from .tile_reference import accumulator_bits
 from .workload import MatmulJob, Workload, decode_jobs, kv_cache_bytes, prefill_jobs
 
@@ -84,6 +85,10 @@ class AcceleratorConfig:
             ("zero-chunk skipping", str(self.skip_zero_chunks)),
             ("weight double buffering; array/HBM/vector overlap", f"{self.double_buffer_weights}; yes"),
             ("static power", f"{self.static_power_w:g} W"),
+            ("weights", "streamed HBM -> weight SRAM -> PE registers (SRAM fill + read per token block)"),
+            ("activations", "TC-LIF integer codes in SRAM, bit-planes generated on the fly; FP16 outputs"),
+            ("attention", "on the array: q spikes x K rows (scores), P spikes x V (values); K/V from HBM"),
+            ("vector work", "2 FP16 ops per linear output (dequant/requant), 5 per attention score (softmax)"),
             ("energy table", f"{t.name}: {t.note}"),
             ("SRAM energy", f"{t.mem(self.sram):.3g} pJ/B ({self.sram}: {t.source(self.sram)})"),
             ("HBM energy", f"{t.mem(self.hbm):.3g} pJ/B ({t.source(self.hbm)})"),
@@ -163,7 +168,7 @@ def job_cost(job: MatmulJob, cfg: AcceleratorConfig) -> JobCost:
     t = cfg.energy_table
     M = job.tokens
     T_max = max(g[2] for g in job.groups)
-    code_bytes = (math.ceil(T_max) + 1) / 8  # sign + T bit-planes per input element
+    code_bytes = level_spec("tc-lif", timesteps=max(1, math.ceil(T_max))).bits / 8  # the code the planes come from
     nb = math.ceil(job.out_features / cfg.rows)
     ktiles = _tile_widths(job.in_features, cfg.lanes, cfg.chunks)
     lanes_used = min(cfg.lanes, job.in_features)

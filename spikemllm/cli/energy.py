@@ -1,0 +1,103 @@
+"""``spikemllm energy``: FP16 against spiking energy per layer and modality, with and without memory traffic.
+
+    spikemllm energy --workload qwen2-vl-7b --tv 3 --tt 4 --phase prefill      # expected counts from shapes
+    spikemllm energy --model bundled --config spike.json                       # counts from a real run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from ..energy.tables import TABLES
+    from ..hardware.workload import WORKLOADS
+
+    p = subparsers.add_parser("energy", help="FP16 vs spiking energy (ops and memory traffic)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_argument_group("what to count (a workload by shape, or a converted model's real run)")
+    src.add_argument("--workload", default="qwen2-vl-7b", choices=sorted(WORKLOADS))
+    src.add_argument("--model", default=None,
+                     help="'bundled' or a model folder: convert it and count a real forward pass")
+    src.add_argument("--config", default=None, help="SpikeConfig as JSON (file), used with --model")
+    src.add_argument("--prompt", default="What is in the image?", help="prompt for the --model run")
+    src.add_argument("--phase", default="prefill", choices=("prefill", "decode", "both"), help="workload phase")
+    src.add_argument("--tv", type=float, default=3.0)
+    src.add_argument("--tt", type=float, default=4.0)
+    src.add_argument("--firing-rate", type=float, default=0.3, help="workload firing rate (both modalities)")
+    src.add_argument("--output-tokens", type=int, default=128)
+    pr = p.add_argument_group("pricing")
+    pr.add_argument("--table", default="45nm", choices=sorted(TABLES))
+    pr.add_argument("--dense-op", default="mac_fp16", help="dense operation (mac_fp16, mac_fp32, mac_int8, ...)")
+    pr.add_argument("--ac", default="ac_fp32", help="spiking accumulate: ac_fp32 (0.9 pJ convention) or int")
+    pr.add_argument("--offchip", default="hbm2", help="off-chip memory (hbm2, dram)")
+    pr.add_argument("--onchip", default="sram_32kb", help="on-chip memory (sram_8kb, sram_32kb, sram_1mb)")
+    pr.add_argument("--kv-bits", type=int, default=8)
+    p.add_argument("--summary", action="store_true", help="totals only, no per-layer rows")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the rows and totals as JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def _counts_from_model(args: argparse.Namespace) -> list:
+    """Convert a model and count one forward pass (needs spikemllm.convert and a processor)."""
+    import spikemllm
+
+    convert = getattr(spikemllm, "convert", None)
+    config_cls = getattr(spikemllm, "SpikeConfig", None)
+    if convert is None or config_cls is None:
+        raise RuntimeError("--model needs spikemllm.convert and spikemllm.SpikeConfig, not available in this build")
+    from PIL import Image
+
+    from ..energy.counting import counts_from_stats
+    from ..zoo import load_bundled
+
+    model, processor = load_bundled(None if args.model == "bundled" else args.model)
+    cfg = config_cls.from_dict(json.loads(Path(args.config).read_text())) if args.config else config_cls()
+    model = convert(model, cfg, progress=False)
+    size = getattr(getattr(processor, "image_processor", None), "crop_size", None) or {"height": 64, "width": 64}
+    h, w = (size.get("height", 64), size.get("width", 64)) if isinstance(size, dict) else (64, 64)
+    image = Image.new("RGB", (w, h), (120, 160, 200))
+    text = f"{getattr(processor, 'image_token', '<image>')}\n{args.prompt}"
+    inputs = processor(text=text, images=image, return_tensors="pt")
+    import torch
+
+    with torch.no_grad(), spikemllm.collect_stats(model) as stats:
+        model(**inputs)
+    return counts_from_stats(stats, weight_passes=1)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..energy.counting import counts_from_workload
+    from ..energy.report import EnergyOptions, energy_report
+    from ..hardware.workload import Workload, get_workload
+
+    try:
+        if args.model:
+            counts = _counts_from_model(args)
+            what = f"real run of {args.model} ({args.config or 'default SpikeConfig'})"
+        else:
+            w = Workload(get_workload(args.workload), tv=args.tv, tt=args.tt, firing_rate_vision=args.firing_rate,
+                         firing_rate_text=args.firing_rate, output_tokens=args.output_tokens, kv_bits=args.kv_bits)
+            counts = counts_from_workload(w, args.phase)
+            what = (f"workload {args.workload} by shape, phase {args.phase}, Tv/Tt {args.tv:g}/{args.tt:g}, "
+                    f"firing rate {args.firing_rate:g} (expected counts)")
+        opts = EnergyOptions(table=args.table, dense_op=args.dense_op, spike_ac=args.ac, offchip=args.offchip,
+                             onchip=args.onchip, kv_bits=args.kv_bits)
+        rep = energy_report(counts, opts)
+        text = rep.format(per_layer=not args.summary)
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
+        print(f"spikemllm energy: {e}", file=sys.stderr)
+        return 2
+    print(f"Counting: {what}")
+    print(text)
+    if args.json:
+        out: dict[str, Any] = {"what": what, "options": vars(opts), "totals": rep.totals,
+                               "rows": [vars(r) for r in rep.rows]}
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
