@@ -2,6 +2,7 @@
 
     spikemllm energy --workload qwen2-vl-7b --tv 3 --tt 4 --phase prefill      # expected counts from shapes
     spikemllm energy --model bundled --config spike.json                       # counts from a real run
+    spikemllm energy --model tiny:qwen2_vl                                     # a random tiny model's run
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     src = p.add_argument_group("what to count (a workload by shape, or a converted model's real run)")
     src.add_argument("--workload", default="qwen2-vl-7b", choices=sorted(WORKLOADS))
     src.add_argument("--model", default=None,
-                     help="'bundled' or a model folder: convert it and count a real forward pass")
+                     help="'bundled', a model folder or 'tiny:<family>': convert it and count a real forward pass")
     src.add_argument("--config", default=None, help="SpikeConfig as JSON (file), used with --model")
     src.add_argument("--prompt", default="What is in the image?", help="prompt for the --model run")
     src.add_argument("--phase", default="prefill", choices=("prefill", "decode", "both"), help="workload phase")
@@ -45,31 +46,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _counts_from_model(args: argparse.Namespace) -> list:
-    """Convert a model and count one forward pass (needs spikemllm.convert and a processor)."""
+    """Convert a model and count one forward pass: 'tiny:<family>' (random tiny model with its own inputs),
+    'bundled' or a folder saved like the bundled model (with a generated image and ``--prompt``)."""
     import spikemllm
 
-    convert = getattr(spikemllm, "convert", None)
-    config_cls = getattr(spikemllm, "SpikeConfig", None)
-    if convert is None or config_cls is None:
-        raise RuntimeError("--model needs spikemllm.convert and spikemllm.SpikeConfig, not available in this build")
+    from ..energy.run import count_model_run
+
+    cfg = spikemllm.SpikeConfig.from_dict(json.loads(Path(args.config).read_text())) if args.config else None
+    if args.model.startswith("tiny:"):
+        from ..models.tiny import tiny_model
+
+        model, inputs = tiny_model(args.model.split(":", 1)[1])
+        return count_model_run(model, inputs, cfg)
     from PIL import Image
 
-    from ..energy.counting import counts_from_stats
     from ..zoo import load_bundled
 
     model, processor = load_bundled(None if args.model == "bundled" else args.model)
-    cfg = config_cls.from_dict(json.loads(Path(args.config).read_text())) if args.config else config_cls()
-    model = convert(model, cfg, progress=False)
     size = getattr(getattr(processor, "image_processor", None), "crop_size", None) or {"height": 64, "width": 64}
     h, w = (size.get("height", 64), size.get("width", 64)) if isinstance(size, dict) else (64, 64)
     image = Image.new("RGB", (w, h), (120, 160, 200))
     text = f"{getattr(processor, 'image_token', '<image>')}\n{args.prompt}"
-    inputs = processor(text=text, images=image, return_tensors="pt")
-    import torch
-
-    with torch.no_grad(), spikemllm.collect_stats(model) as stats:
-        model(**inputs)
-    return counts_from_stats(stats, weight_passes=1)
+    return count_model_run(model, dict(processor(text=text, images=image, return_tensors="pt")), cfg)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -73,11 +73,11 @@ class EnergyReport:
                  f"  on-chip    {o.onchip} = {t.mem(o.onchip):.3g} pJ/B  [{t.source(o.onchip)}]",
                  f"  KV cache bits: dense 16, spiking {o.kv_bits}", ""]
         if per_layer:
-            hdr = f"{'layer':<28}{'mod':<7}{'MACs':>11}{'ACs':>11}{'rate':>6}{'T':>5}" \
+            hdr = f"{'layer':<40}{'mod':<7}{'MACs':>11}{'ACs':>11}{'rate':>6}{'T':>5}" \
                   f"{'FP16 uJ':>10}{'SNN uJ':>10}{'FP16+mem':>10}{'SNN+mem':>10}"
             lines += [hdr, "-" * len(hdr)]
             for r in self.rows:
-                lines.append(f"{r.layer[:27]:<28}{r.modality:<7}{r.macs:>11.3e}{r.acs:>11.3e}{r.firing_rate:>6.3f}"
+                lines.append(f"{r.layer[-39:]:<40}{r.modality:<7}{r.macs:>11.3e}{r.acs:>11.3e}{r.firing_rate:>6.3f}"
                              f"{r.timesteps:>5.2g}{r.dense_compute / 1e6:>10.3g}{r.spike_compute / 1e6:>10.3g}"
                              f"{(r.dense_compute + r.dense_memory) / 1e6:>10.3g}"
                              f"{(r.spike_compute + r.spike_memory) / 1e6:>10.3g}")

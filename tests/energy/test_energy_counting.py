@@ -79,3 +79,24 @@ def test_kv_projection_bytes_and_workload_counts():
     rep = energy_report(counts, EnergyOptions(table="28nm", spike_ac="int"))
     assert rep.totals["spike_compute"] < rep.totals["dense_compute"]
     assert "with memory" in rep.format(per_layer=False)
+
+
+def test_real_run_of_a_tiny_converted_vlm_is_consistent_per_layer():
+    pytest.importorskip("transformers")
+    import spikemllm
+    from spikemllm.energy.run import count_model_run
+    from spikemllm.models.tiny import tiny_model
+
+    model, inputs = tiny_model("qwen2_vl")
+    counts = count_model_run(model, inputs, spikemllm.SpikeConfig(timesteps={"vision": 3, "text": 4}))
+    assert counts
+    for lc in counts:
+        for mod, c in lc.per_modality.items():
+            assert c.macs == c.tokens * lc.in_features * lc.out_features
+            assert c.acs == c.spikes * lc.out_features
+            assert c.neuron_steps == c.tokens * c.timesteps * lc.in_features
+            assert c.timesteps == (3 if mod == "vision" else 4)
+        if ".visual." in lc.name:
+            assert set(lc.per_modality) == {"vision"}
+    lm = [lc for lc in counts if "language_model" in lc.name]
+    assert lm and all(set(lc.per_modality) == {"vision", "text"} for lc in lm)
