@@ -7,7 +7,7 @@ builds the same description from a transformers config for any converted model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ["LinearOp", "AttentionShape", "ModelShape", "Workload", "MatmulJob", "qwen2_vl_7b", "WORKLOADS",
