@@ -8,7 +8,7 @@ from torch import nn
 
 from spikemllm import QuantSpec, SpikeLinear, set_mode
 from spikemllm.nn import vision_mask
-from spikemllm.quant import round_half_away
+from spikemllm.quant import quantize, round_half_away
 
 IN, OUT, GS = 32, 12, 8
 
@@ -245,3 +245,20 @@ def test_weight_codes_out_of_range_raise():
     q[0, 0] = 8
     with pytest.raises(ValueError, match=r"weight codes.*-7\.\.7"):
         m.load_quantized(Quantized(q=q, scale=torch.ones(OUT, 1), zero=None))
+
+
+def test_state_dict_round_trip_and_reloaded_weights_are_used():
+    g = torch.Generator().manual_seed(11)
+    a, b = nn.Linear(IN, OUT), nn.Linear(IN, OUT)
+    m = SpikeLinear.from_linear(a, coder="tc-lif", t_text=3, mode="faithful")
+    x = torch.randn(4, IN, generator=g)
+    y = m(x)  # fills the weight cache
+    m2 = SpikeLinear(IN, OUT, coder="tc-lif", t_text=3, mode="faithful")
+    m2(x)
+    m2.load_state_dict(m.state_dict())
+    assert torch.equal(m2(x), y)
+    m.load_quantized(quantize(b.weight.detach(), m.weight_spec), b.bias.detach())
+    for mode in ("faithful", "fused"):
+        m.mode = mode
+        torch.testing.assert_close(m(x), reference(b, x, "tc-lif", True, torch.full((4,), 3), m.weight_spec),
+                                   rtol=1e-5, atol=1e-5)
