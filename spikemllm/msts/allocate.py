@@ -22,9 +22,9 @@ A plan never costs more than the budget: it meets it exactly or stays under.
 
 **Solver.** Greedy on marginal loss per unit of cost: start with every unit at the top of its range, take
 the step down that loses least per unit of cost saved until the plan fits, then spend what is left on the
-steps up that gain most per unit of cost and still fit. Among that plan and every uniform per-modality
-plan ``(Tv, Tt)`` that fits, the one with the smallest total loss wins -- so a search plan is never worse,
-by its own measurements, than a hand setting of the same or lower cost.
+steps up that gain most per unit of cost and still fit. Every uniform per-modality plan ``(Tv, Tt)`` that
+fits is filled the same way, and the plan with the smallest total loss wins -- so a search plan is never
+worse, by its own measurements, than a hand setting of the same or lower cost.
 """
 from __future__ import annotations
 
@@ -142,6 +142,7 @@ def search_losses(result: MEDResult) -> dict[tuple[str, str], dict[int, float]]:
 # --- solver --------------------------------------------------------------------------------------------
 def _greedy(losses: dict[tuple[str, str], dict[int, float]], w: dict[tuple[str, str], float],
             budget: float) -> dict[tuple[str, str], int]:
+    """Step down from the top, cheapest loss per unit of cost first, until the plan fits; then fill."""
     t = {u: max(c) for u, c in losses.items()}
     lo = {u: min(c) for u, c in losses.items()}
     cost = sum(w[u] * t[u] for u in t)
@@ -156,7 +157,15 @@ def _greedy(losses: dict[tuple[str, str], dict[int, float]], w: dict[tuple[str, 
             break
         t[best] -= 1
         cost -= w[best]
+    return _fill(t, losses, w, budget)
+
+
+def _fill(plan_: dict[tuple[str, str], int], losses: dict[tuple[str, str], dict[int, float]],
+          w: dict[tuple[str, str], float], budget: float) -> dict[tuple[str, str], int]:
+    """Spend what the budget leaves on the steps up that gain most per unit of cost and still fit."""
+    t = dict(plan_)
     hi = {u: max(c) for u, c in losses.items()}
+    cost = sum(w[u] * t[u] for u in t)
     while True:
         best, best_r = None, 0.0
         for u in t:
@@ -209,8 +218,10 @@ def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: 
     total = lambda p: sum(losses[u][p[u]] for u in p)  # noqa: E731
     cost_of = lambda p: sum(w[u] * p[u] for u in p)  # noqa: E731
     for cand in _uniform_plans(losses):
-        if cost_of(cand) <= b + _EPS and total(cand) < total(best) - 1e-15:
-            best = cand
+        if cost_of(cand) <= b + _EPS:
+            cand = _fill(cand, losses, w, b)
+            if total(cand) < total(best) - 1e-15:
+                best = cand
     timesteps = _fill_groups(result, best, b)
     return Allocation(strategy=strategy, budget=b, weighting=weighting, timesteps=timesteps, cost=cost_of(best),
                       predicted_loss=total(best), weights={g: {m: w[(g2, m)] for g2, m in w if g2 == g}

@@ -54,10 +54,9 @@ def test_med_strategy_never_exceeds_the_budget(r, budget, weighting):
     assert p.cost <= budget + 1e-9
     cfg = p.to_config(r.base_config)
     assert average_timesteps(r, cfg, weighting) == pytest.approx(p.cost, abs=1e-9)
-    # it spends the budget: no single step up still fits (unless everything is at the top)
+    # it spends the budget: no single step up still fits (every med step up lowers the loss)
     w = p.weights
-    fits = [w[g][m] for g in w for m in w[g] if p.timesteps[g][m] < 15 and p.cost + w[g][m] <= budget + 1e-9]
-    assert not fits or all(p.timesteps[g][m] == 15 for g in w for m in w[g]) or budget - p.cost < max(fits) + 1e-9
+    assert not [(g, m) for g in w for m in w[g] if p.timesteps[g][m] < 15 and p.cost + w[g][m] <= budget + 1e-9]
 
 
 @settings(max_examples=150, deadline=None)
