@@ -89,7 +89,10 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
         else:
             scores = scores + attention_mask[..., :sk]
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
-    pt = probs * vq.scale.transpose(-1, -2)  # P~_ij = P_ij * s_v_j >= 0
+    # An all-zero value row gets the quantizer's placeholder scale 1; folded into P it would swamp the row's
+    # real entries (P~ is quantized per row) and zero the output. Its codes are 0, so its exact scale is 0.
+    s_v = torch.where(vq.q.abs().amax(-1, keepdim=True) > 0, vq.scale, torch.zeros_like(vq.scale))
+    pt = probs * s_v.transpose(-1, -2)  # P~_ij = P_ij * s_v_j >= 0
     pq = quantize(pt, rows, qmax=qmax_q)
     if spec.mode == "fakequant":
         out = torch.matmul(pq.dequantize(), vq.q)
