@@ -1,0 +1,58 @@
+"""Calibration from benchmark items, on a random model of the bundled architecture (built here, no download):
+MED counts every image token and the CLI takes ``--calib minibench`` from a saved model folder."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spikemllm.bench import minibench
+from spikemllm.bench.prompts import prompt_text
+from spikemllm.cli.main import main
+from spikemllm.msts import med, plan
+from spikemllm.msts.calib import calibration_from_examples, minibench_calibration
+from spikemllm.zoo.tiny_vlm import IMAGE_TOKENS, build_config, build_model, build_processor, train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def random_bundled():
+    items = minibench.build("train", n_per_task=6, seed=0)
+    tok = train_tokenizer([t for ex in items for t in (prompt_text(ex), " " + ex.answers[0])], vocab_size=300)
+    proc = build_processor(tok)
+    model = build_model(build_config(tok, text_hidden=64, text_layers=2, vision_hidden=32, vision_layers=2)).eval()
+    return model, proc
+
+
+def test_minibench_calibration_covers_every_task_and_counts_image_tokens(random_bundled):
+    model, proc = random_bundled
+    calib = minibench_calibration(proc, n=5, batch_size=3)
+    assert [b["input_ids"].shape[0] for b in calib] == [3, 2]
+    r = med(model, calib, sensitivity=False)
+    assert r.tokens["lm.0"]["vision"] == 5 * IMAGE_TOKENS
+    assert r.tokens["lm.0"]["text"] > 5 * 4  # prompt and answer text
+    assert r.cosine["lm.1"]["vision"] is not None and r.cosine["lm.1"]["text"] is not None
+    assert plan(r, 3.5, "med").cost <= 3.5
+
+
+def test_answers_are_appended_for_teacher_forcing(random_bundled):
+    _, proc = random_bundled
+    ex = minibench.build("train", n_per_task=1, seed=0, tasks=["mme"])[0]
+    with_a = calibration_from_examples(proc, [ex], with_answers=True)[0]["input_ids"]
+    without = calibration_from_examples(proc, [ex], with_answers=False)[0]["input_ids"]
+    assert with_a.shape[1] > without.shape[1]
+    assert proc.tokenizer.decode(with_a[0]).rstrip().endswith(ex.answers[0])
+    with pytest.raises(ValueError, match="no examples"):
+        calibration_from_examples(proc, [])
+
+
+def test_cli_with_minibench_calibration(random_bundled, tmp_path):
+    model, proc = random_bundled
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    proc.save_pretrained(folder)
+    out = tmp_path / "out"
+    assert main(["med", "--model", str(folder), "--calib", "minibench:4", "--budget", "3", "--strategy", "search",
+                 "--levels", "2,3,4", "--out", str(out)]) == 0
+    alloc = json.loads((out / "allocation.json").read_text())
+    assert alloc["cost"] <= 3 + 1e-9
+    assert set(alloc["timesteps"]) == {"vision.0", "vision.1", "rest", "lm.0", "lm.1"}
