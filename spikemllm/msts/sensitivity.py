@@ -9,7 +9,7 @@ visits.
 
 The output change is the KL divergence ``KL(p_ref || p)`` of next-token distributions, averaged over the
 text positions of the calibration batches (vision positions predict nothing a user sees; padding is
-skipped).
+skipped), or only over the positions that predict ``labels`` when the batches carry them.
 """
 from __future__ import annotations
 
@@ -105,9 +105,17 @@ def timesteps_override(model: nn.Module, mm: ModelMap, changes: Mapping[str, Map
 
 
 def scored_positions(mm: ModelMap, batch: dict[str, Any], logits: torch.Tensor) -> torch.Tensor:
-    """Bool ``[B, S]``: text positions that are not padding (where next-token distributions are compared)."""
+    """Bool ``[B, S]``: text positions that are not padding (where next-token distributions are compared).
+
+    When the batch has ``labels`` (Hugging Face convention: -100 = ignored), only the positions that predict a
+    labelled token count: position ``i`` predicts ``labels[i + 1]``.
+    """
     b, s = logits.shape[:2]
     keep = torch.ones(b, s, dtype=torch.bool)
+    labels = batch.get("labels")
+    if isinstance(labels, torch.Tensor) and labels.shape == (b, s):
+        keep = torch.zeros(b, s, dtype=torch.bool)
+        keep[:, :-1] = labels[:, 1:].detach().cpu() != -100
     am = batch.get("attention_mask")
     if isinstance(am, torch.Tensor) and am.shape == (b, s):
         keep &= am.detach().cpu().bool()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from spikemllm.bench import minibench
 from spikemllm.bench.prompts import prompt_text
 from spikemllm.cli.main import main
 from spikemllm.msts import med, plan
+from spikemllm.models import describe
 from spikemllm.msts.calib import calibration_from_examples, minibench_calibration
+from spikemllm.msts.sensitivity import scored_positions
 from spikemllm.zoo.tiny_vlm import IMAGE_TOKENS, build_config, build_model, build_processor, train_tokenizer
 
 
@@ -40,7 +43,14 @@ def test_answers_are_appended_for_teacher_forcing(random_bundled):
     with_a = calibration_from_examples(proc, [ex], with_answers=True)[0]["input_ids"]
     without = calibration_from_examples(proc, [ex], with_answers=False)[0]["input_ids"]
     assert with_a.shape[1] > without.shape[1]
-    assert proc.tokenizer.decode(with_a[0]).rstrip().endswith(ex.answers[0])
+    assert proc.tokenizer.decode(with_a[0]).endswith(ex.answers[0] + proc.tokenizer.eos_token)
+    # labels mark exactly the answer and EOS; those are the positions the KL is taken at
+    batch = calibration_from_examples(proc, [ex], with_answers=True)[0]
+    answer = proc.tokenizer(" " + ex.answers[0] + proc.tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    assert batch["labels"][0][batch["labels"][0] != -100].tolist() == answer
+    logits = torch.zeros(*batch["input_ids"].shape, 3)
+    keep = scored_positions(describe(random_bundled[0]), batch, logits)
+    assert int(keep.sum()) == len(answer) and bool(keep[0, -len(answer) - 1])
     with pytest.raises(ValueError, match="no examples"):
         calibration_from_examples(proc, [])
 
