@@ -108,7 +108,9 @@ def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, 
             "model_class": type(model).__name__,
             "attn_implementation": getattr(model.config, "_attn_implementation", None),
             "packed_int4": packed, "aliases": aliases, "input_transforms": transforms,
-            "files": {WEIGHTS: {"sha256": _sha256(tmp / WEIGHTS), "bytes": (tmp / WEIGHTS).stat().st_size}},
+            # Every file is checksummed (configs too): a missing or edited one is refused before loading.
+            "files": {f.relative_to(tmp).as_posix(): {"sha256": _sha256(f), "bytes": f.stat().st_size}
+                      for f in sorted(tmp.rglob("*")) if f.is_file()},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if out.exists():
@@ -135,10 +137,14 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
         m = json.loads(mf.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{mf} is corrupt: {e}") from None
-    if m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{p} has format {m.get('format')!r} v{m.get('format_version')}; "
-                              f"this spikemllm reads {FORMAT!r} v{FORMAT_VERSION}")
-    for fname, info in m.get("files", {}).items():
+    if not isinstance(m, dict) or m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
+        got = m if not isinstance(m, dict) else f"{m.get('format')!r} v{m.get('format_version')}"
+        raise CheckpointError(f"{p} has format {got}; this spikemllm reads {FORMAT!r} v{FORMAT_VERSION}")
+    files = m.get("files")
+    lacking = [k for k in ("model_class", "files") if k not in m]
+    if lacking or not isinstance(files, dict) or WEIGHTS not in files:
+        raise CheckpointError(f"{mf} is incomplete: it lacks {', '.join(lacking) or 'the entry for ' + WEIGHTS}")
+    for fname, info in files.items():
         f = p / fname
         if not f.is_file():
             raise CheckpointError(f"{p} is incomplete: {fname} is missing")
@@ -159,11 +165,18 @@ def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
 
     p = Path(path)
     m = read_manifest(p)
-    spike_cfg = SpikeConfig.from_json(str(p / "spike_config.json"))
+    try:
+        spike_cfg = SpikeConfig.from_json(str(p / "spike_config.json"))
+    except ValueError as e:
+        raise CheckpointError(f"{p / 'spike_config.json'} is invalid: {e}") from None
     cls = getattr(transformers, m["model_class"], None)
     if cls is None:
         raise CheckpointError(f"model class {m['model_class']} is not in transformers {transformers.__version__}")
-    hf_cfg = transformers.AutoConfig.from_pretrained(str(p))
+    try:
+        hf_cfg = transformers.AutoConfig.from_pretrained(str(p))
+    except (ValueError, OSError, KeyError) as e:
+        msg = " ".join(str(e).split())
+        raise CheckpointError(f"{p / 'config.json'} cannot be read: {msg}") from None
     attn = m.get("attn_implementation")
     attn = attn if attn in ("eager", "sdpa") else "eager"
     model = cls._from_config(hf_cfg, attn_implementation=attn).eval()
@@ -178,7 +191,11 @@ def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
         state[key] = unpack_int4(state[key], shape[-1]).reshape(shape)
     for key, src in m.get("aliases", {}).items():
         state[key] = state[src]
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches: the weights do not fit the config
+        first = next((ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln), str(e).splitlines()[0])
+        raise CheckpointError(f"{p} does not fit {m['model_class']}: {first}") from None
     if missing or unexpected:
         raise CheckpointError(f"{p} does not fit {m['model_class']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model
