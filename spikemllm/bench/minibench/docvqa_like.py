@@ -44,6 +44,6 @@ def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
         key, value = fields[int(rng.integers(3))]
         out.append(Example(
             uid=f"docvqa-{split}-{i:05d}", task="docvqa", image=make_document(fields, rng),
-            question=f"What is the {key.lower()}?", answers=[value], meta={"fields": fields},
+            question=f"What is the {key.lower()}?", answers=[value], meta={"fields": fields, "caption": ", ".join(f"{k} {v}" for k, v in fields)},
         ))
     return out

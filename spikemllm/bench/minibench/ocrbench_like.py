@@ -60,6 +60,6 @@ def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
         out.append(Example(
             uid=f"ocrbench-{split}-{i:05d}", task="ocrbench", image=make_image(idx, rng),
             question=QUESTIONS[int(rng.integers(len(QUESTIONS)))], answers=[text], category=CATEGORY,
-            meta={"digit_indices": idx},
+            meta={"digit_indices": idx, "caption": text},
         ))
     return out

@@ -43,6 +43,12 @@ def random_scene(rng: np.random.Generator, n: int, distinct_sizes: bool = False)
     return shapes
 
 
+def describe(shapes: list[Shape]) -> str:
+    """A left-to-right caption ("large red circle, small blue square"); kept in ``meta`` so a training
+    script can use dense captions besides the questions."""
+    return ", ".join(f"{s.size} {s.colour} {s.kind}" for s in shapes)
+
+
 def draw_scene(shapes: list[Shape], rng: np.random.Generator) -> Image.Image:
     """Render the scene on a light random background with mild noise."""
     bg = tuple(int(v) for v in rng.integers(200, 256, 3))

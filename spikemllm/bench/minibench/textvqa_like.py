@@ -52,6 +52,6 @@ def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
         out.append(Example(
             uid=f"textvqa-{split}-{i:05d}", task="textvqa", image=make_image(word, rng),
             question=QUESTIONS[int(rng.integers(len(QUESTIONS)))], answers=annotator_answers(word, rng),
-            meta={"word": word},
+            meta={"word": word, "caption": word},
         ))
     return out
