@@ -14,6 +14,8 @@ Options (``method_options={"gptq": {...}}``):
 * ``act_order`` (False): quantize columns in order of decreasing ``diag H`` (largest inputs first, while the
   most freedom is left to compensate). With per-group weights the groups stay consecutive *original* columns
   (what :class:`~spikemllm.SpikeLinear` stores), so their scales are fixed from the float weights up front;
+* ``scale_search`` (0): with ``k > 0``, each row/group scale is the best of ``k`` shrunk abs-max scales
+  (:func:`search_scale`), clipping outlier weights when that lowers the rounding error;
 * ``sequential`` (True): write the dequantized weights back so later blocks are calibrated on the outputs of
   the already-quantized ones, as in the GPTQ paper.
 
@@ -28,18 +30,34 @@ from ..quant import QuantSpec, Quantized, compute_scale, quantize
 from .base import Method, QuantContext, register_method
 
 
-def _scales(w: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
+def search_scale(w: torch.Tensor, spec: QuantSpec, grid: int = 0) -> torch.Tensor:
+    """Scale ``[..., 1]`` for rows of ``w`` ``[..., k]``: the abs-max scale, or with ``grid > 0`` the one among
+    ``abs-max * (1 - i/(2*grid))``, ``i < grid``, with the least ``sum |w - q(w)|**2.4`` (clipping a few large
+    weights often lowers the error of all the others, as in GPTQ's reference quantizer)."""
+    plain = QuantSpec(spec.bits, True, "per-channel")
+    best, _ = compute_scale(w, plain)
+    if grid <= 0:
+        return best
+    best_err = torch.full(best.shape, float("inf"))
+    for i in range(grid):
+        s = compute_scale(w, plain)[0] * (1 - i / (2 * grid))
+        err = (quantize(w, plain, scale=s).dequantize() - w).abs().pow(2.4).sum(-1, keepdim=True)
+        better = err < best_err
+        best, best_err = torch.where(better, s, best), torch.where(better, err, best_err)
+    return best
+
+
+def _scales(w: torch.Tensor, spec: QuantSpec, grid: int = 0) -> torch.Tensor:
     """Per-column scale ``[out, in]`` (each column's row/group scale) from the float weight ``w`` ``[out, in]``."""
     out, n = w.shape
     if spec.granularity == "per-group":
-        s, _ = compute_scale(w.reshape(out, n // spec.group_size, spec.group_size), spec)
+        s = search_scale(w.reshape(out, n // spec.group_size, spec.group_size), spec, grid)
         return s.expand(out, n // spec.group_size, spec.group_size).reshape(out, n)
-    s, _ = compute_scale(w, spec)
-    return s.expand(out, n)
+    return search_scale(w, spec, grid).expand(out, n)
 
 
 def gptq_quantize(w: torch.Tensor, h: torch.Tensor, spec: QuantSpec, *, percdamp: float = 0.01,
-                  blocksize: int = 128, act_order: bool = False) -> Quantized:
+                  blocksize: int = 128, act_order: bool = False, scale_search: int = 0) -> Quantized:
     """GPTQ codes for ``w`` ``[out, in]`` given the input Hessian ``h`` ``[in, in]``; returns :class:`Quantized`
     shaped like ``quantize(w, spec)`` (per-group: ``q [out, G, gs]``, ``scale [out, G, 1]``)."""
     out, n = w.shape
@@ -52,7 +70,7 @@ def gptq_quantize(w: torch.Tensor, h: torch.Tensor, spec: QuantSpec, *, percdamp
     h[dead, dead] = 1.0
     w[:, dead] = 0.0
     perm = torch.argsort(torch.diagonal(h), descending=True) if act_order else torch.arange(n)
-    static = _scales(w, spec) if (act_order or not grouped) else None   # [out, in] in original column order
+    static = _scales(w, spec, scale_search) if (act_order or not grouped) else None  # [out, in], original order
     w, h = w[:, perm], h[perm][:, perm]
     h += percdamp * torch.diagonal(h).mean() * torch.eye(n)
     hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
@@ -68,7 +86,7 @@ def gptq_quantize(w: torch.Tensor, h: torch.Tensor, spec: QuantSpec, *, percdamp
             else:                                    # dynamic groups: scale from the updated weights
                 if c % spec.group_size == 0:
                     g = torch.cat([w1[:, i:], w[:, i2:]], dim=1)[:, :spec.group_size]
-                    s_group, _ = compute_scale(g, QuantSpec(spec.bits, True, "per-channel"))
+                    s_group = search_scale(g, spec, scale_search)
                 s = s_group.reshape(out)
             qc = quantize(w1[:, i:i + 1], QuantSpec(spec.bits, True, "per-channel"), scale=s.unsqueeze(1)).q[:, 0]
             q[:, c], col_scale[:, c] = qc, s
@@ -89,14 +107,14 @@ class GPTQ(Method):
     name = "gptq"
     kind = "weights"
     needs_calibration = True
-    OPTIONS = ("percdamp", "blocksize", "act_order", "sequential", "progress")
+    OPTIONS = ("percdamp", "blocksize", "act_order", "scale_search", "sequential", "progress")
 
     def apply(self, ctx: QuantContext) -> None:
         bad = set(self.options) - set(self.OPTIONS)
         if bad:
             raise ValueError(f"unknown gptq options {sorted(bad)}; allowed: {', '.join(self.OPTIONS)}")
-        o = {"percdamp": 0.01, "blocksize": 128, "act_order": False, "sequential": True, "progress": True,
-             **self.options}
+        o = {"percdamp": 0.01, "blocksize": 128, "act_order": False, "scale_search": 0, "sequential": True,
+             "progress": True, **self.options}
         spec = ctx.weight_spec()
         names = [n for n in ctx.targets if n not in ctx.weights]
 
@@ -105,7 +123,8 @@ class GPTQ(Method):
                 lin = ctx.targets[name]
                 w = read_param(lin, "weight").float()
                 qz = gptq_quantize(w, group.stats[name].hessian().cpu(), spec, percdamp=o["percdamp"],
-                                   blocksize=o["blocksize"], act_order=o["act_order"])
+                                   blocksize=o["blocksize"], act_order=o["act_order"],
+                                   scale_search=o["scale_search"])
                 ctx.weights[name] = qz
                 if o["sequential"]:
                     write_param(lin, "weight", qz.dequantize().reshape(w.shape))
