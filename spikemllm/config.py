@@ -91,8 +91,10 @@ class SpikeConfig:
         if not isinstance(self.signed, bool) or (self.coder == "tc-lif" and not self.signed):
             raise _bad("signed", self.signed, "True for tc-lif; True or False for if")
         set_("timesteps", _norm_timesteps("timesteps", self.timesteps, self.coder, self.signed))
+        if not isinstance(self.layer_timesteps, dict):
+            raise _bad("layer_timesteps", self.layer_timesteps, "a dict {'lm.<i>' or 'vision.<i>': timesteps}")
         lt = {}
-        for k, v in dict(self.layer_timesteps).items():
+        for k, v in self.layer_timesteps.items():
             if not isinstance(k, str) or not _LAYER_KEY.match(k):
                 raise _bad("layer_timesteps", k, "keys 'lm.<i>' or 'vision.<i>'")
             lt[k] = _norm_timesteps(f"layer_timesteps[{k!r}]", v, self.coder, self.signed)
@@ -101,16 +103,21 @@ class SpikeConfig:
             raise _bad("weight_bits", self.weight_bits, "integers 2..8")
         if self.weight_granularity not in WEIGHT_GRANULARITIES:
             raise _bad("weight_granularity", self.weight_granularity, ", ".join(WEIGHT_GRANULARITIES))
-        if not isinstance(self.group_size, int) or self.group_size < 1:
+        if not isinstance(self.group_size, int) or isinstance(self.group_size, bool) or self.group_size < 1:
             raise _bad("group_size", self.group_size, "integers >= 1")
+        if not isinstance(self.method, (str, list, tuple)):
+            raise _bad("method", self.method, "a method name or a non-empty list of names")
         methods = [self.method] if isinstance(self.method, str) else list(self.method)
         if not methods or not all(isinstance(m, str) and m for m in methods):
             raise _bad("method", self.method, "a method name or a non-empty list of names")
         set_("method", methods[0] if len(methods) == 1 else tuple(methods))
-        if not isinstance(self.method_options, dict):
+        if not isinstance(self.method_options, dict) or \
+                not all(isinstance(k, str) and isinstance(v, dict) for k, v in self.method_options.items()):
             raise _bad("method_options", self.method_options, "{method_name: {option: value}}")
         for name in ("targets", "ignore"):
             v = getattr(self, name)
+            if not isinstance(v, (str, list, tuple)):
+                raise _bad(name, v, "a pattern or a list of module-name patterns")
             v = (v,) if isinstance(v, str) else tuple(v)
             for p in v:
                 if not isinstance(p, str) or not p:
@@ -123,7 +130,7 @@ class SpikeConfig:
             set_(name, v)
         if self.attention not in ATTENTION_MODES:
             raise _bad("attention", self.attention, ", ".join(ATTENTION_MODES))
-        if not isinstance(self.act_clip, (int, float)) or not 0 < self.act_clip <= 1:
+        if not isinstance(self.act_clip, (int, float)) or isinstance(self.act_clip, bool) or not 0 < self.act_clip <= 1:
             raise _bad("act_clip", self.act_clip, "0 < act_clip <= 1")
         from .nn.spike_linear import MODES
         if self.mode not in MODES:

@@ -33,6 +33,9 @@ def _check_fits(mm: ModelMap, config: SpikeConfig) -> None:
     for key in config.layer_timesteps:
         kind, idx = key.split(".")
         n = mm.num_layers(kind)
+        if n == 0:
+            raise ValueError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has no {kind} "
+                             f"layers; allowed keys: lm.0 .. lm.{max(mm.num_layers('lm') - 1, 0)}")
         if int(idx) >= n:
             raise ValueError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has {n} {kind} "
                              f"layers; allowed keys: {kind}.0 .. {kind}.{max(n - 1, 0)}")
