@@ -43,9 +43,10 @@ def _check_levels(levels: Iterable[int] | None, coder: str, signed: bool) -> lis
         return []
     lv = sorted(set(levels))
     hi = coder_max_timesteps(coder, signed)
-    if len(lv) < 2 or any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= hi for t in lv):
-        raise ValueError(f"levels={list(levels)!r} is invalid; allowed: at least two distinct integers in 1..{hi} "
-                         f"(timesteps of coder {coder!r})")
+    if len(lv) < 2 or any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= hi for t in lv) \
+            or lv != list(range(lv[0], lv[-1] + 1)):
+        raise ValueError(f"levels={list(levels)!r} is invalid; allowed: two or more consecutive integers in 1..{hi} "
+                         f"(timesteps of coder {coder!r}), e.g. range(2, 6)")
     return lv
 
 

@@ -9,7 +9,7 @@ import torch
 import spikemllm
 from spikemllm.msts import MEDResult, med, plan
 
-from msts_plants import freeze_vision_states
+from msts_plants import freeze_vision_states, silence_block
 
 
 @pytest.mark.parametrize("family", ["qwen2_vl", "llava"])
@@ -82,5 +82,19 @@ def test_med_rejects_empty_calibration():
     model, _ = spikemllm.tiny_model("qwen2")
     with pytest.raises(ValueError, match="calib must be a non-empty list"):
         med(model, [])
-    with pytest.raises(ValueError, match="levels"):
-        med(model, [{"input_ids": torch.ones(1, 4, dtype=torch.long)}], levels=[3])
+    batch = {"input_ids": torch.ones(1, 4, dtype=torch.long)}
+    for bad in ([3], [2, 4], [0, 1], [15, 16]):
+        with pytest.raises(ValueError, match="consecutive integers in 1..15"):
+            med(model, [batch], levels=bad)
+    with pytest.raises(ValueError, match="reference='float' is unknown"):
+        med(model, [batch], reference="float")
+
+
+def test_fp_reference_measures_the_increase_of_the_gap_to_fp():
+    model, inputs = spikemllm.tiny_model("llava", seed=2)
+    silence_block(model, 0)
+    r = med(model, [inputs], reference="fp")
+    assert r.sensitivity_reference == "fp"
+    assert r.sensitivity["lm.0"] == {"vision": 0.0, "text": 0.0}  # silent block: the gap cannot move
+    assert r.sensitivity["lm.1"]["text"] != 0.0
+    assert r.fp_kl > 0
