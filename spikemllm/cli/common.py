@@ -24,15 +24,19 @@ def load_model(spec: str) -> tuple[nn.Module, Any]:
     if not (p / "config.json").is_file():
         raise FileNotFoundError(f"{p} has no config.json; it is not a Hugging Face model folder")
     import transformers
+    from safetensors import SafetensorError
 
-    errors = []
+    errors: dict[str, list[str]] = {}
     for auto in ("AutoModelForImageTextToText", "AutoModelForCausalLM", "AutoModel"):
         try:
             model = getattr(transformers, auto).from_pretrained(str(p), local_files_only=True)
             return model.eval(), _processor(p)
-        except (ValueError, KeyError, OSError) as e:
-            errors.append(f"{auto}: {e}")
-    raise ValueError(f"cannot load {p} with transformers: " + " | ".join(errors))
+        except (ValueError, KeyError, OSError, SafetensorError) as e:  # a corrupt weights file: SafetensorError
+            errors.setdefault(" ".join(str(e).split()), []).append(auto)  # one line; same message once
+    real = {m: a for m, a in errors.items() if not m.startswith("Unrecognized configuration class")}
+    errors = real or errors  # "this Auto class does not fit" hides the real cause otherwise
+    raise ValueError(f"cannot load {p} with transformers: " +
+                     " | ".join(f"{', '.join(autos)}: {msg}" for msg, autos in errors.items()))
 
 
 def _processor(p: Path) -> Any:

@@ -1,0 +1,148 @@
+"""``spikemllm convert --model DIR --config cfg.json --out DIR``: converts a local HF folder with progress output;
+bad inputs exit non-zero with a one-line error and leave no output folder behind."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import spikemllm
+from spikemllm.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory):
+    """A tiny Qwen2-VL saved with save_pretrained, plus its inputs and FP logits."""
+    torch.set_num_threads(1)
+    model, inputs = spikemllm.tiny_model("qwen2_vl")
+    d = tmp_path_factory.mktemp("hf") / "qwen2vl"
+    model.save_pretrained(d)
+    return d, inputs
+
+
+def _cfg(tmp_path, **kw):
+    p = tmp_path / "cfg.json"
+    p.write_text(json.dumps(kw) if kw else spikemllm.SpikeConfig(attention="spike").to_json())
+    return p
+
+
+def _errline(capsys):
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("spikemllm convert: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_convert_saves_a_loadable_checkpoint_with_progress(hf_dir, tmp_path, capsys):
+    src, inputs = hf_dir
+    out = tmp_path / "out"
+    assert main(["convert", "--model", str(src), "--config", str(_cfg(tmp_path)), "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert "[spikemllm] loading" in cap.out and "[spikemllm] converting (tc-lif" in cap.out
+    assert f"[spikemllm] saved {out}" in cap.out
+    assert "spikify" in cap.err and "24/24" in cap.err  # the per-layer progress bar
+    loaded = spikemllm.load(out)
+    assert loaded.spike_config == spikemllm.SpikeConfig(attention="spike")
+    # the CLI result computes what converting in Python computes
+    ref, _ = spikemllm.tiny_model("qwen2_vl")
+    spikemllm.convert(ref, spikemllm.SpikeConfig(attention="spike"), progress=False)
+    with torch.no_grad():
+        assert torch.equal(loaded(**inputs).logits, ref(**inputs).logits)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.json", "out"]
+
+
+def test_default_config_and_overwrite(hf_dir, tmp_path, capsys):
+    src, _ = hf_dir
+    out = tmp_path / "out"
+    assert main(["convert", "--model", str(src), "--out", str(out)]) == 0
+    assert spikemllm.load(out).spike_config == spikemllm.SpikeConfig()
+    capsys.readouterr()
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    cfg = _cfg(tmp_path, coder="if", timesteps=7)
+    assert main(["convert", "--model", str(src), "--config", str(cfg), "--out", str(out)]) == 2
+    assert "exists; pass --overwrite" in _errline(capsys)
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert main(["convert", "--model", str(src), "--config", str(cfg), "--out", str(out), "--overwrite"]) == 0
+    assert spikemllm.load(out).spike_config.coder == "if"
+
+
+def _gpt2_dir(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    d = tmp_path / "gpt2"
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64, n_positions=32,
+                               bos_token_id=0, eos_token_id=0)).save_pretrained(d)
+    return d
+
+
+def _corrupt_copy(src, tmp_path):
+    d = tmp_path / "corrupt"
+    shutil.copytree(src, d)
+    f = d / "model.safetensors"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    return d
+
+
+CASES = {
+    "bad-field": (lambda src, t: ["--model", str(src), "--config", str(_cfg(t, coder="lif"))], "SpikeConfig.coder='lif'"),
+    "unknown-field": (lambda src, t: ["--model", str(src), "--config", str(_cfg(t, colour=1))], "unknown SpikeConfig fields"),
+    "malformed-json": (lambda src, t: ["--model", str(src), "--config", str(_write(t / "c.json", "{"))], "malformed"),
+    "missing-config": (lambda src, t: ["--model", str(src), "--config", str(t / "nope.json")], "cannot read SpikeConfig"),
+    "misfit": (lambda src, t: ["--model", str(src), "--config", str(_cfg(t, layer_timesteps={"lm.9": 3}))],
+               "'lm.9' but this qwen2-vl model has 2 lm layers"),
+    "targets-nothing": (lambda src, t: ["--model", str(src), "--config", str(_cfg(t, targets=["zzz"]))],
+                        "matches no nn.Linear"),
+    "missing-model": (lambda src, t: ["--model", str(t / "nope")], "neither 'bundled' nor a folder"),
+    "not-hf-folder": (lambda src, t: ["--model", str(_mkdir(t / "empty"))], "has no config.json"),
+    "unsupported": (lambda src, t: ["--model", str(_gpt2_dir(t))], "unsupported model (model_type='gpt2'); supported families:"),
+    "corrupt-weights": (lambda src, t: ["--model", str(_corrupt_copy(src, t))], "cannot load"),
+}
+
+
+def _write(p, text):
+    p.write_text(text)
+    return p
+
+
+def _mkdir(p):
+    p.mkdir()
+    return p
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_inputs_exit_nonzero_with_one_line_and_no_output(hf_dir, tmp_path, capsys, case):
+    build, expect = CASES[case]
+    args = build(hf_dir[0], tmp_path)
+    out = tmp_path / "out"
+    before = set(os.listdir(tmp_path))
+    rc = main(["convert", *args, "--out", str(out)])
+    assert rc != 0
+    assert expect in _errline(capsys)
+    assert not out.exists()
+    assert set(os.listdir(tmp_path)) == before  # no temporary folder left either
+
+
+def test_entry_point_exit_code_and_stderr(tmp_path):
+    """The real command line: a non-zero exit status and one error line on stderr."""
+    r = subprocess.run([sys.executable, "-m", "spikemllm.cli.main", "convert", "--model", str(tmp_path / "nope"),
+                        "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 2
+    assert [ln for ln in r.stderr.splitlines() if "error" in ln] == [
+        f"spikemllm convert: error: --model {str(tmp_path / 'nope')!r} is neither 'bundled' nor a folder; give a local "
+        "Hugging Face model folder (config.json + *.safetensors) or a spikemllm checkpoint"]
+    assert not (tmp_path / "out").exists()
