@@ -223,12 +223,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--group-size", type=int, default=128)
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--act-order", action="store_true")
+    p.add_argument("--percdamp", type=float, default=0.01)
+    p.add_argument("--scale-search", type=int, default=0)
+    p.add_argument("--act-clip", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     options = {"granularity": a.granularity, "group_size": a.group_size, "smoothquant": {"alpha": a.alpha},
-               "gptq": {"act_order": a.act_order}}
+               "act_clip": a.act_clip, "gptq": {"act_order": a.act_order, "percdamp": a.percdamp,
+                                                "scale_search": a.scale_search}}
     rows = []
     print("| model | setting | method | SQNR dB | cos mean | cos min | calib s | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|")

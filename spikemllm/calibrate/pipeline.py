@@ -91,9 +91,10 @@ def run_blockwise(ctx: Any, names: Iterable[str], needs: Iterable[str], on_group
                         for i, batch in enumerate(batches):
                             hooks.token_mask = _mask(batch)
                             outs.append(fwd(i))
-                    group = BlockGroup(f"{kind}.{j}", group_names, hooks.seen(), block, fwd)
-                    _warn_unseen(ctx, group_names, group.stats)
-                    if on_group(group):
+                    stats = hooks.seen()
+                    _warn_unseen(ctx, group_names, stats)
+                    group = BlockGroup(f"{kind}.{j}", [n for n in group_names if n in stats], stats, block, fwd)
+                    if group.names and on_group(group):
                         outs = [fwd(i) for i in range(len(batches))]
                 else:
                     outs = [fwd(i) for i in range(len(batches))]

@@ -163,6 +163,7 @@ class Rotation(Method):
                 rotate_out(layer.get_submodule(n), q)
         fold_norm(lay.norm, [lay.head])
         rotate_in(lay.head, q)
+        covered.add(id(lay.head))
         write_param(lay.embed, "weight", q(read_param(lay.embed, "weight").float()))
         if lay.projector_out is not None:
             rotate_out(lay.projector_out, q)

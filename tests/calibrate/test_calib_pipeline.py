@@ -113,3 +113,16 @@ def test_unknown_targets_and_statistics_are_refused():
         collect_stats(ctx, ["model.nope"])
     with pytest.raises(ValueError, match="allowed: absmax, hessian"):
         collect_stats(ctx, ["lm_head"], ("variance",))
+
+
+def test_layers_skipped_inside_a_block_fall_back():
+    """A layer of a block that never runs on the calibration data (an unrouted MoE expert) gets no statistics;
+    GPTQ leaves it to the RTN fallback instead of failing."""
+    from spikemllm.methods import get_method
+    model, inputs = tiny_model("qwen2")
+    model.model.layers[0].mlp.forward = lambda x: torch.zeros_like(x)
+    ctx, logs = _ctx(model, [inputs])
+    get_method("gptq")(progress=False).apply(ctx)
+    skipped = {f"model.layers.0.mlp.{p}_proj" for p in ("gate", "up", "down")}
+    assert skipped.isdisjoint(ctx.weights) and "model.layers.1.mlp.up_proj" in ctx.weights
+    assert any("no tokens" in s for s in logs)
