@@ -179,12 +179,20 @@ def _fill(plan_: dict[tuple[str, str], int], losses: dict[tuple[str, str], dict[
         cost += w[best]
 
 
-def _uniform_plans(losses: dict[tuple[str, str], dict[int, float]]) -> list[dict[tuple[str, str], int]]:
-    """Every plan with one Tv for all vision units and one Tt for all text units (within every range)."""
+def _uniform_plans(losses: dict[tuple[str, str], dict[int, float]], w: dict[tuple[str, str], float],
+                   budget: float) -> list[dict[tuple[str, str], int]]:
+    """For each Tv, the plan with that Tv on every vision unit and the largest Tt on every text unit that
+    still fits (losses never rise with T, so smaller Tt are never better)."""
     lo = max(min(c) for c in losses.values())
     hi = min(max(c) for c in losses.values())
-    return [{u: (tv if u[1] == "vision" else tt) for u in losses}
-            for tv in range(lo, hi + 1) for tt in range(lo, hi + 1)]
+    out = []
+    for tv in range(lo, hi + 1):
+        for tt in range(hi, lo - 1, -1):
+            cand = {u: (tv if u[1] == "vision" else tt) for u in losses}
+            if sum(w[u] * cand[u] for u in cand) <= budget + _EPS:
+                out.append(cand)
+                break
+    return out
 
 
 def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: str = "macs", t_min: int = 1,
@@ -217,11 +225,10 @@ def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: 
     best = _greedy(losses, w, b)
     total = lambda p: sum(losses[u][p[u]] for u in p)  # noqa: E731
     cost_of = lambda p: sum(w[u] * p[u] for u in p)  # noqa: E731
-    for cand in _uniform_plans(losses):
-        if cost_of(cand) <= b + _EPS:
-            cand = _fill(cand, losses, w, b)
-            if total(cand) < total(best) - 1e-15:
-                best = cand
+    for cand in _uniform_plans(losses, w, b):
+        cand = _fill(cand, losses, w, b)
+        if total(cand) < total(best) - 1e-15:
+            best = cand
     timesteps = _fill_groups(result, best, b)
     return Allocation(strategy=strategy, budget=b, weighting=weighting, timesteps=timesteps, cost=cost_of(best),
                       predicted_loss=total(best), weights={g: {m: w[(g2, m)] for g2, m in w if g2 == g}
