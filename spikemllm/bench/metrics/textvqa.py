@@ -4,6 +4,10 @@ Each question has 10 human answers. After normalising both the prediction and th
 articles, number words, contractions), the prediction scores ``min(#matching answers / 3, 1)`` against each
 of the 10 subsets that leave one annotator out, and the 10 values are averaged. So 3+ agreeing annotators
 give full credit, 2 give 0.6 (not 2/3), 1 gives 0.3.
+
+Both the prediction and every gold answer are always normalised (as lmms-eval does); the original script
+skips punctuation handling when all ten answers are identical, which differs only for gold strings that
+carry punctuation.
 """
 from __future__ import annotations
 

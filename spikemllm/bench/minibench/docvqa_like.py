@@ -9,7 +9,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..example import Example
-from .render import IMAGE_SIZE, MONO_FONTS, add_noise, pick_font
+from .render import IMAGE_SIZE, add_noise, pick_font, text_width
+
+FONT = ("DejaVuSansMono-Bold.ttf",)
+ROW_TOP = (10, 40, 70)  # a form: fields on fixed rows, values right-aligned at one column
 
 KEYS: tuple[str, ...] = ("Total", "Tax", "Qty", "Room", "Name")
 NAMES: tuple[str, ...] = ("Ann", "Bob", "Eva", "Tom", "Lee", "Max", "Zoe", "Ian")
@@ -18,21 +21,20 @@ NAMES: tuple[str, ...] = ("Ann", "Bob", "Eva", "Tom", "Lee", "Max", "Zoe", "Ian"
 def _value(key: str, rng: np.random.Generator) -> str:
     if key == "Name":
         return NAMES[int(rng.integers(len(NAMES)))]
-    return str(int(rng.integers(10, 1000)))
+    return str(int(rng.integers(100, 1000)))
 
 
 def make_document(fields: list[tuple[str, str]], rng: np.random.Generator) -> Image.Image:
-    """White-ish page with one ``key: value`` per line in a monospace font, slight jitter and noise."""
+    """White-ish form: ``key:`` on the left and the value right-aligned on each fixed row, with noise."""
     paper = tuple(int(v) for v in rng.integers(225, 256, 3))
     img = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), paper)
     draw = ImageDraw.Draw(img)
-    font = pick_font(rng, int(rng.integers(13, 15)), MONO_FONTS)
+    font = pick_font(rng, 14, FONT)
     ink = tuple(int(v) for v in rng.integers(0, 70, 3))
-    top = int(rng.integers(4, 12))
-    for row, (key, value) in enumerate(fields):
-        y = top + row * 29 + int(rng.integers(-2, 3))
-        draw.text((int(rng.integers(2, 6)), y), f"{key}: {value}", font=font, fill=ink)
-    return add_noise(img, rng, float(rng.uniform(0, 12)))
+    for (key, value), y in zip(fields, ROW_TOP):
+        draw.text((3, y), f"{key}:", font=font, fill=ink)
+        draw.text((IMAGE_SIZE - 3 - text_width(value, font), y), value, font=font, fill=ink)
+    return add_noise(img, rng, float(rng.uniform(0, 8)))
 
 
 def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:

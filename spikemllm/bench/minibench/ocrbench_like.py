@@ -15,7 +15,7 @@ from .render import IMAGE_SIZE, add_noise
 
 CATEGORY = "Digit String Recognition"
 QUESTIONS: tuple[str, ...] = ("What number is written in the image?", "What are the digits in the image?")
-CELL = 24  # each 8x8 scan is drawn 24x24, i.e. 2x2 patches of a 12-pixel ViT
+CELL = 16  # each 8x8 scan is drawn 16x16 on the 16-pixel grid: one ViT patch per digit
 
 
 @lru_cache(maxsize=1)
@@ -36,8 +36,8 @@ def make_image(indices: list[int], rng: np.random.Generator) -> Image.Image:
     """Dark digits on a light background, one cell each, in a row at a random height."""
     images, _ = _digits()
     canvas = np.full((IMAGE_SIZE, IMAGE_SIZE), float(rng.uniform(0.8, 1.0)), dtype=np.float32)
-    x0 = int(rng.integers(0, IMAGE_SIZE - CELL * len(indices) + 1) // 12 * 12)
-    y0 = int(rng.integers(0, IMAGE_SIZE - CELL + 1) // 12 * 12)
+    x0 = CELL * int(rng.integers(0, IMAGE_SIZE // CELL - len(indices) + 1))
+    y0 = CELL * int(rng.integers(0, IMAGE_SIZE // CELL))
     ink = float(rng.uniform(0.0, 0.3))
     for j, idx in enumerate(indices):
         scan = np.asarray(Image.fromarray((images[idx] * 255).astype(np.uint8)).resize((CELL, CELL),

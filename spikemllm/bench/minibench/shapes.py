@@ -36,8 +36,8 @@ def random_scene(rng: np.random.Generator, n: int, distinct_sizes: bool = False)
     shapes = []
     for i, (kind, col) in enumerate(zip(kinds, cols)):
         size = ("large" if i == large else "small") if distinct_sizes else ("small", "large")[int(rng.integers(2))]
-        x = 16 + 32 * col + int(rng.integers(-2, 3))
-        y = int(rng.integers(20, IMAGE_SIZE - 20))
+        x = 16 + 32 * col
+        y = 16 * int(rng.integers(1, 6))
         colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
         shapes.append(Shape(kind, colour, size, x, y))
     return shapes
@@ -63,4 +63,4 @@ def draw_scene(shapes: list[Shape], rng: np.random.Generator) -> Image.Image:
             draw.rectangle(box, fill=fill)
         else:
             draw.polygon([(s.x, s.y - r), (s.x - r, s.y + r), (s.x + r, s.y + r)], fill=fill)
-    return add_noise(img, rng, float(rng.uniform(0, 10)))
+    return add_noise(img, rng, float(rng.uniform(0, 6)))

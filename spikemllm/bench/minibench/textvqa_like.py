@@ -13,16 +13,18 @@ from .render import IMAGE_SIZE, add_noise, contrasting_colours, draw_rotated_tex
 
 WORDS: tuple[str, ...] = (
     "stop", "open", "exit", "cafe", "bank", "taxi", "hotel", "bus", "park", "sale", "pizza", "push",
-    "pull", "shop", "bar", "gym", "zoo", "menu", "news", "tea", "milk", "gold", "fire", "wine",
+    "shop", "gym", "zoo", "milk",
 )
+# Bold faces of three families: real font variation, but legible at 96 pixels for a model trained in minutes.
+FONTS: tuple[str, ...] = ("DejaVuSans-Bold.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSansMono-Bold.ttf")
 QUESTIONS: tuple[str, ...] = (
     "What word is written in the image?", "What does the sign say?", "What is written on the sign?",
 )
 
 
 def _case(word: str, rng: np.random.Generator) -> str:
-    """Render the word in lower, upper or title case, as signs do."""
-    return (word, word.upper(), word.title())[int(rng.integers(3))]
+    """Render the word in lower or upper case, as signs do."""
+    return (word, word.upper())[int(rng.integers(2))]
 
 
 def make_image(word: str, rng: np.random.Generator) -> Image.Image:
@@ -30,10 +32,10 @@ def make_image(word: str, rng: np.random.Generator) -> Image.Image:
     bg, fg = contrasting_colours(rng)
     img = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), bg)
     text = _case(word, rng)
-    size = int(rng.integers(16, 23)) if len(text) > 4 else int(rng.integers(18, 27))
-    centre = (IMAGE_SIZE / 2 + rng.uniform(-8, 8), IMAGE_SIZE / 2 + rng.uniform(-16, 16))
-    draw_rotated_text(img, text, pick_font(rng, size), fg, centre, float(rng.uniform(-12, 12)))
-    return add_noise(img, rng, float(rng.uniform(0, 18)))
+    size = int(rng.integers(19, 22)) if len(text) > 4 else int(rng.integers(22, 25))
+    centre = (IMAGE_SIZE / 2 + rng.uniform(-4, 4), IMAGE_SIZE / 2 + rng.uniform(-6, 6))
+    draw_rotated_text(img, text, pick_font(rng, size, FONTS), fg, centre, float(rng.uniform(-5, 5)))
+    return add_noise(img, rng, float(rng.uniform(0, 10)))
 
 
 def annotator_answers(word: str, rng: np.random.Generator) -> list[str]:
