@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..coding import make_coder
-from ..quant import QuantSpec, quantize
+from ..quant import QuantSpec, Quantized, quantize
 from .modality import current_kv_vision_mask, current_vision_mask
 from .spike_matmul import exact_dtype, spike_matmul
 
@@ -59,9 +59,6 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
                          "convert the whole model with spikemllm.convert(model, SpikeConfig(attention='spike'))")
     b, h, sq, d = query.shape
     sk = key.shape[2]
-    if key.shape[1] != h:
-        key = key.repeat_interleave(h // key.shape[1], dim=1)
-        value = value.repeat_interleave(h // value.shape[1], dim=1)
     scaling = d ** -0.5 if scaling is None else scaling
     coder = make_coder(spec.coder, timesteps=max(spec.t_text, spec.t_vision), signed=True)
     qmask = current_vision_mask()
@@ -74,6 +71,10 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
     qq = quantize(query.float(), rows, qmax=qmax_q)
     kq = quantize(key.float(), rows, qmax=qmax_k)
     vq = quantize(value.float(), rows, qmax=qmax_k)
+    if key.shape[1] != h:  # grouped KV heads: quantize once per KV head (per-row, so identical), then share
+        g = h // key.shape[1]
+        kq = Quantized(kq.q.repeat_interleave(g, dim=1), kq.scale.repeat_interleave(g, dim=1), None)
+        vq = Quantized(vq.q.repeat_interleave(g, dim=1), vq.scale.repeat_interleave(g, dim=1), None)
     faithful = spec.mode == "faithful"
     t_max = int(t_q.max())
     tq_b = t_q[:, None, :, None]
