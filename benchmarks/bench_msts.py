@@ -79,7 +79,7 @@ def tiny_part(families: list[str]) -> list[dict[str, Any]]:
         t0 = time.time()
         fp, inputs = spikemllm.tiny_model(fam)
         mm = spikemllm.describe(fp)
-        calib = [perturbed(inputs, mm, s) for s in range(2)]
+        calib = [perturbed(inputs, mm, s) for s in range(4)]
         held = [perturbed(inputs, mm, 100 + s) for s in range(4)]
         result = med(fp, calib, config=base, levels=LEVELS)
         fp_lp = log_probs(fp, mm, held)
