@@ -84,15 +84,15 @@ def tiny_part(families: list[str]) -> list[dict[str, Any]]:
         result = med(fp, calib, config=base, levels=LEVELS)
         fp_lp = log_probs(fp, mm, held)
         cache: dict[str, dict[str, Any]] = {}
-        for budget in BUDGETS:
-            for name, cfg in settings(result, base, budget):
-                key = cfg.to_json()
-                if key not in cache:
-                    spk = spikemllm.convert(copy.deepcopy(fp), cfg, progress=False)
-                    lp = log_probs(spk, mm, held)
-                    cache[key] = {"kl": kl_divergence(fp_lp, lp), "top1": top1_agreement(fp_lp, lp)}
-                rows.append({"model": fam, "budget": budget, "setting": name, **cache[key],
-                             "cost": average_timesteps(result, cfg), "avg_t_equal": average_timesteps(result, cfg, "equal")})
+        floor = [(None, "floor T=8", base.replace(timesteps=8))]  # what W4 weights alone cost
+        for budget, name, cfg in floor + [(b, n, c) for b in BUDGETS for n, c in settings(result, base, b)]:
+            key = cfg.to_json()
+            if key not in cache:
+                spk = spikemllm.convert(copy.deepcopy(fp), cfg, progress=False)
+                lp = log_probs(spk, mm, held)
+                cache[key] = {"kl": kl_divergence(fp_lp, lp), "top1": top1_agreement(fp_lp, lp)}
+            rows.append({"model": fam, "budget": budget, "setting": name, **cache[key],
+                         "cost": average_timesteps(result, cfg), "avg_t_equal": average_timesteps(result, cfg, "equal")})
         print(f"[bench_msts] {fam}: {time.time() - t0:.1f}s", file=sys.stderr, flush=True)
     return rows
 
@@ -134,15 +134,30 @@ def bundled_part(n_calib: int, n_eval: int, batch_size: int, folder: str | None 
     return rows
 
 
+def _kind(setting: str) -> str:
+    """'uniform', 'hand', 'med@hand', 'search@hand', 'med@B', 'search@B' from a setting's name."""
+    head = setting.split(" ")[0]
+    if head in ("uniform", "hand"):
+        return head
+    return head + ("@hand" if "= hand" in setting else "@B")
+
+
+KINDS = ("uniform", "hand", "med@hand", "search@hand", "med@B", "search@B")
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """One table per model kind (tiny: KL and top-1; bundled: scores)."""
+    """Tiny models: one line per model and budget, KL(FP || spiking) per setting with its cost.
+    Bundled model: one line per setting, per-task scores, average, gap to FP and held-out KL."""
     out = []
     tiny = [r for r in rows if r["model"] != "bundled"]
     if tiny:
-        out += ["| model | B | setting | cost (MAC-avg T) | avg T (equal) | KL(FP‖spk) | top-1 = FP |",
-                "|---|---|---|---|---|---|---|"]
-        out += [f"| {r['model']} | {r['budget']:g} | {r['setting']} | {r['cost']:.3f} | {r['avg_t_equal']:.3f} | "
-                f"{r['kl']:.2e} | {100 * r['top1']:.1f}% |" for r in tiny]
+        out += ["| model | W4 floor (T=8) | B | " + " | ".join(KINDS) + " |", "|---|---|---|" + "---|" * len(KINDS)]
+        for model in dict.fromkeys(r["model"] for r in tiny):
+            floor = next(r["kl"] for r in tiny if r["model"] == model and r["budget"] is None)
+            for b in BUDGETS:
+                cell = {_kind(r["setting"]): r for r in tiny if r["model"] == model and r["budget"] == b}
+                out.append(f"| {model} | {floor * 1e4:.2f} | {b:g} | " + " | ".join(
+                    f"{cell[k]['kl'] * 1e4:.2f} ({cell[k]['cost']:.2f})" for k in KINDS) + " |")
     bundled = [r for r in rows if r["model"] == "bundled"]
     if bundled:
         tasks = list(bundled[0]["tasks"])
@@ -181,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=1))
+
     return 0
 
 
