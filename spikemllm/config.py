@@ -62,6 +62,9 @@ class SpikeConfig:
             the vision tower, the projector and the language model.
         attention: ``"dense"`` (float attention) or ``"spike"`` (Q, K, V and P as spikes).
         act_clip: clipping ratio of per-token activation scales.
+        act_group_size: None (one activation scale per token) or a group size (one scale per token and group of
+            input features; integer partial sums then run per group). Must equal ``group_size`` when weights are
+            per-group.
         signed: signed (ternary) or unsigned (binary, zero point) rate coding; TC-LIF is always signed.
         mode: ``"fused"``, ``"faithful"`` or ``"fakequant"`` (see :class:`spikemllm.SpikeLinear`).
     """
@@ -78,6 +81,7 @@ class SpikeConfig:
     ignore: tuple[str, ...] = ("lm_head",)
     attention: str = "dense"
     act_clip: float = 1.0
+    act_group_size: int | None = None
     signed: bool = True
     mode: str = "fused"
     version: int = CONFIG_VERSION
@@ -132,6 +136,12 @@ class SpikeConfig:
             raise _bad("attention", self.attention, ", ".join(ATTENTION_MODES))
         if not isinstance(self.act_clip, (int, float)) or isinstance(self.act_clip, bool) or not 0 < self.act_clip <= 1:
             raise _bad("act_clip", self.act_clip, "0 < act_clip <= 1")
+        if self.act_group_size is not None and (isinstance(self.act_group_size, bool) or
+                                                not isinstance(self.act_group_size, int) or self.act_group_size < 1):
+            raise _bad("act_group_size", self.act_group_size, "None or integers >= 1")
+        if self.act_group_size is not None and self.weight_granularity == "per-group" and \
+                self.act_group_size != self.group_size:
+            raise _bad("act_group_size", self.act_group_size, f"None or group_size ({self.group_size}) with per-group weights")
         from .nn.spike_linear import MODES
         if self.mode not in MODES:
             raise _bad("mode", self.mode, ", ".join(MODES))

@@ -41,7 +41,7 @@ class SpikeLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, coder: str = "tc-lif",
                  t_text: int = 3, t_vision: int | None = None, region: str = "lm", signed: bool = True,
                  weight_spec: QuantSpec | None = None, act_clip: float = 1.0, mode: str = "fused",
-                 input_transform: nn.Module | None = None) -> None:
+                 input_transform: nn.Module | None = None, act_group_size: int | None = None) -> None:
         super().__init__()
         if not isinstance(in_features, int) or in_features < 1 or not isinstance(out_features, int) or out_features < 1:
             raise ValueError(f"in_features/out_features must be positive integers; got {in_features}, {out_features}")
@@ -69,6 +69,17 @@ class SpikeLinear(nn.Module):
         if self.weight_spec.granularity == "per-group" and in_features % self.weight_spec.group_size:
             raise ValueError(f"group_size={self.weight_spec.group_size} does not divide in_features={in_features}; "
                              f"allowed values: a divisor of {in_features}")
+        if act_group_size is not None:
+            if isinstance(act_group_size, bool) or not isinstance(act_group_size, int) or act_group_size < 1 \
+                    or in_features % act_group_size:
+                raise ValueError(f"act_group_size={act_group_size!r} does not divide in_features={in_features}; "
+                                 f"allowed values: None or a divisor of {in_features}")
+            if groups > 1 and act_group_size != self.weight_spec.group_size:
+                raise ValueError(f"act_group_size={act_group_size} differs from the weight group_size="
+                                 f"{self.weight_spec.group_size}; allowed values: None or {self.weight_spec.group_size}")
+        self.act_group_size = act_group_size
+        # Integer partial sums run over this many inputs: the activation or weight group, else the whole row.
+        self._part = act_group_size or (self.weight_spec.group_size if groups > 1 else in_features)
         self.register_buffer("qweight", torch.zeros(out_features, in_features, dtype=torch.int8))
         self.register_buffer("wscale", torch.ones(out_features, groups, dtype=torch.float32))
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
@@ -122,8 +133,7 @@ class SpikeLinear(nn.Module):
 
     def accumulation_bound(self) -> int:
         """Largest possible ``|integer partial sum|``: decides float32 or float64 accumulation."""
-        k = self.weight_spec.group_size if self.weight_spec.granularity == "per-group" else self.in_features
-        return k * int(self.qweight.abs().max().item() if self.qweight.numel() else 0) * self.coder.qmax
+        return self._part * int(self.qweight.abs().max().item() if self.qweight.numel() else 0) * self.coder.qmax
 
     def dequantized_weight(self) -> torch.Tensor:
         g = self.wscale.shape[1]
@@ -134,9 +144,9 @@ class SpikeLinear(nn.Module):
         key = (self.qweight._version, self.qweight.data_ptr(), self.qweight.device)
         if self._cache.get("key") != key:
             acc_dtype = exact_dtype(self.accumulation_bound())
-            g = self.wscale.shape[1]
+            g = self.in_features // self._part
             wf = self.qweight.to(acc_dtype)
-            # per-channel: [in, out] for x @ w; per-group: [G, gs, out] for a batched matmul.
+            # whole rows: [in, out] for x @ w; groups: [G, group, out] for a batched matmul.
             wt = wf.t().contiguous() if g == 1 else wf.reshape(self.out_features, g, -1).permute(1, 2, 0).contiguous()
             self._cache = {"key": key, "wt": wt, "dtype": acc_dtype, "rowsum": wf.sum(1)}
         return self._cache["wt"], self._cache["dtype"]
@@ -172,19 +182,24 @@ class SpikeLinear(nn.Module):
         t = self.token_timesteps(lead, x2.device)
         t_col = t.unsqueeze(1) if isinstance(t, torch.Tensor) else t
         qmax = self.coder.qmax_for(t_col)
-        qz = quantize(x2, self.act_spec, qmax=qmax)
-        q, scale, zero = qz.q, qz.scale, qz.zero
+        n = x2.shape[0]
+        if self.act_group_size:  # one scale per (token, group): quantize [N, G, group]
+            qmax = qmax.unsqueeze(-1) if isinstance(qmax, torch.Tensor) else qmax
+            qz = quantize(x2.reshape(n, -1, self.act_group_size), self.act_spec, qmax=qmax)
+        else:
+            qz = quantize(x2, self.act_spec, qmax=qmax)
+        q, scale, zero = qz.q.reshape(n, self.in_features), qz.scale, qz.zero
         if self._stats is not None:
             self._record(q, t, lead)
         if self.mode == "fakequant":
-            xd = qz.dequantize()  # float32, or float64 for float64 inputs: the weight and bias follow it
+            xd = qz.dequantize().reshape(n, self.in_features)  # float32, or float64 for float64 inputs: the weight and bias follow it
             bias = None if self.bias is None else self.bias.to(xd.dtype)
             y = F.linear(xd, self.dequantized_weight().to(xd.dtype), bias)
             return y.reshape(*lead, self.out_features).to(out_dtype)
         wt, acc_dtype = self._weights()
         qa = q.to(acc_dtype)
-        t_max = self.coder.timesteps if isinstance(t, int) else int(t.max())
-        if wt.dim() == 3:  # per-group: [G, N, gs] against [G, gs, out]
+        t_max = t if isinstance(t, int) else int(t.max())  # no silent steps (e.g. the vision tower at Tv < Tt)
+        if wt.dim() == 3:  # groups: [G, N, group] against [G, group, out]
             qa = qa.reshape(qa.shape[0], wt.shape[0], -1).transpose(0, 1)
             t_col = t_col.unsqueeze(0) if isinstance(t_col, torch.Tensor) else t_col
         acc = spike_matmul(qa, t_col, t_max, self.coder, wt, faithful=self.mode == "faithful")
@@ -196,15 +211,25 @@ class SpikeLinear(nn.Module):
 
     def _group_rowsum(self, zero: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Per-group zero-point correction ``z * rowsum(W_g)``, shape ``[G, N, out]``."""
-        g = self.wscale.shape[1]
+        g = self.in_features // self._part
         rs = self.qweight.to(dtype).reshape(self.out_features, g, -1).sum(-1).t()  # [G, out]
-        return zero.to(dtype).unsqueeze(0) * rs.unsqueeze(1)
+        z = zero.to(dtype)
+        z = z.permute(1, 0, 2) if z.dim() == 3 else z.unsqueeze(0)  # [G, N, 1] or [1, N, 1]
+        return z * rs.unsqueeze(1)
 
     def _finish(self, acc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """Integer sums to real outputs; one code path for every mode so results agree bit for bit."""
-        if acc.dim() == 3:  # per-group partials [G, N, out]
-            acc = (acc.float() * self.wscale.t().unsqueeze(1)).sum(0)
-            y = acc * scale
+        if acc.dim() == 3:  # group partials [G, N, out]
+            acc = acc.float()
+            if scale.dim() == 3:  # activation scale per (token, group): [N, G, 1] -> [G, N, 1]
+                acc = acc * scale.permute(1, 0, 2)
+            if self.wscale.shape[1] > 1:
+                acc = acc * self.wscale.t().unsqueeze(1)
+            y = acc.sum(0)
+            if scale.dim() == 2:
+                y = y * scale
+            if self.wscale.shape[1] == 1:
+                y = y * self.wscale.t()
         else:
             y = (acc.float() * scale) * self.wscale.t()
         if self.bias is not None:

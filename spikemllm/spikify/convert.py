@@ -89,7 +89,7 @@ def convert(model: nn.Module, config: SpikeConfig | None = None, calib: Iterable
         new = SpikeLinear.from_linear(
             lin, weight=ctx.weights.get(name), quantize_weight=quantize_weights, coder=config.coder,
             t_text=t["text"], t_vision=t["vision"], region=region, signed=config.signed, weight_spec=wspec,
-            act_clip=config.act_clip, mode=config.mode, input_transform=ctx.input_transforms.get(name))
+            act_clip=config.act_clip, act_group_size=config.act_group_size, mode=config.mode, input_transform=ctx.input_transforms.get(name))
         _set_module(model, name, new)
     if config.attention == "spike":
         spikify_attention(mm, config)
