@@ -93,7 +93,8 @@ def compute_scale(x: torch.Tensor, spec: QuantSpec, qmax: torch.Tensor | int | N
     dims: tuple[int, ...] = tuple(range(xf.dim())) if spec.granularity == "per-tensor" else (-1,)
     keep = spec.granularity != "per-tensor"
     if spec.symmetric:
-        top = xf.abs().amax(dim=dims, keepdim=keep) * spec.clip_ratio
+        # max |x| in one pass, without materialising |x| (this is on every layer's hot path)
+        top = torch.linalg.vector_norm(xf, ord=float("inf"), dim=dims, keepdim=keep) * spec.clip_ratio
         check_finite(top, "tensor to quantize")
         qm = spec.qmax if qmax is None else qmax
         scale = top / qm
@@ -133,7 +134,7 @@ def quantize(x: torch.Tensor, spec: QuantSpec, scale: torch.Tensor | None = None
         q = q.clamp_(-qmax if spec.symmetric else 0, qmax)
     else:  # per-row range (per-token timesteps)
         qm = qmax.to(q.dtype)
-        q = torch.minimum(torch.maximum(q, -qm if spec.symmetric else torch.zeros_like(qm)), qm)
+        q = torch.clamp(q, min=-qm if spec.symmetric else torch.zeros_like(qm), max=qm)
     return Quantized(q=q, scale=scale, zero=zero)
 
 
