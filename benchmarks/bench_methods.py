@@ -9,7 +9,7 @@ which equals the faithful spiking run bit for bit (tests/methods/test_methods_co
 
 Reported per (model, setting, method): output SQNR in dB (last hidden state for MiniLM, logits for VLMs,
 against the float model), embedding cosine to FP (MiniLM: mean-pooled sentence embeddings, mean and minimum
-over sentences; VLMs: last hidden state per token), calibration+conversion time and peak RSS growth.
+over sentences; VLMs: per-token logit vectors), calibration+conversion time and peak RSS growth during it.
 
     .venv/bin/python benchmarks/bench_methods.py                   # everything, markdown to stdout
     .venv/bin/python benchmarks/bench_methods.py --models minilm --json out.json
@@ -21,7 +21,7 @@ import copy
 import json
 import os
 import sys
-import threading
+import subprocess
 import time
 from typing import Any
 
@@ -105,38 +105,41 @@ SETTINGS = {  # name -> (weight bits, TC-LIF timesteps)
     "W8A8": (8, 7),
 }
 METHODS = {
-    "smoothquant+rotation+gptq": ["smoothquant", "rotation", "gptq"],
     "rtn": ["rtn"],
     "smoothquant": ["smoothquant"],
     "gptq": ["gptq"],
     "rotation": ["rotation"],
     "rotation+gptq": ["rotation", "gptq"],
+    "smoothquant+rotation+gptq": ["smoothquant", "rotation", "gptq"],
 }
 
 
 class PeakRSS:
-    """Peak resident-set growth over a block of code, sampled from /proc every 5 ms."""
+    """Peak resident-memory growth over a block of code, from the kernel's high-water mark (VmHWM).
 
-    def __enter__(self) -> "PeakRSS":
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
+    The mark is reset on entry (``/proc/self/clear_refs``); each configuration runs in a fresh process so that
+    freed memory of an earlier run cannot hide this run's growth.
+    """
 
     @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    def _status(key: str) -> int:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+        return 0
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
+    def __enter__(self) -> "PeakRSS":
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+        self.base = self._status("VmRSS")
+        return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self._rss())
+        self.peak = max(self._status("VmHWM"), self._status("VmRSS"))
 
     @property
     def mib(self) -> float:
@@ -183,13 +186,11 @@ def vlm(family: str) -> tuple[torch.nn.Module, list[dict], list[dict]]:
 
 
 def vlm_outputs(model: torch.nn.Module, batches: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
-    logits, hidden = [], []
+    """Logits, twice: SQNR over all of them and cosine per token. Hidden states are no common ground: the
+    offline rotation leaves the residual stream (and the last hidden state) in the rotated basis."""
     with torch.no_grad():
-        for b in batches:
-            o = model(**b, output_hidden_states=True)
-            logits.append(o.logits.flatten(0, 1))
-            hidden.append(o.hidden_states[-1].flatten(0, 1))
-    return torch.cat(logits), torch.cat(hidden)
+        logits = torch.cat([model(**b).logits.flatten(0, 1) for b in batches])
+    return logits, logits
 
 
 def run_one(name: str, build, outputs, setting: str, method: str, options: dict) -> dict[str, Any]:
@@ -214,6 +215,14 @@ def run_one(name: str, build, outputs, setting: str, method: str, options: dict)
             "calib_s": round(secs, 2), "peak_rss_mib": round(mem.mib, 1), "options": options}
 
 
+def _one(spec: dict[str, Any]) -> dict[str, Any]:
+    torch.set_num_threads(spec["threads"])
+    name = spec["model"]
+    build = minilm if name == "minilm" else (lambda: vlm(name))
+    outputs = minilm_outputs if name == "minilm" else vlm_outputs
+    return run_one(name, build, outputs, spec["setting"], spec["method"], spec["options"])
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="minilm,qwen2_vl,qwen2_5_vl,llava,internvl,idefics3")
@@ -228,8 +237,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--act-clip", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None)
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: one configuration, JSON in/out
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
+    if a.one:
+        print(json.dumps(_one(json.loads(a.one))))
+        return
     options = {"granularity": a.granularity, "group_size": a.group_size, "smoothquant": {"alpha": a.alpha},
                "act_clip": a.act_clip, "gptq": {"act_order": a.act_order, "percdamp": a.percdamp,
                                                 "scale_search": a.scale_search}}
@@ -237,11 +249,15 @@ def main(argv: list[str] | None = None) -> None:
     print("| model | setting | method | SQNR dB | cos mean | cos min | calib s | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for name in a.models.split(","):
-        build = minilm if name == "minilm" else (lambda n=name: vlm(n))
-        outputs = minilm_outputs if name == "minilm" else vlm_outputs
         for setting in a.settings.split(","):
             for method in a.methods.split(","):
-                r = run_one(name, build, outputs, setting, method, options)
+                spec = {"model": name, "setting": setting, "method": method, "options": options,
+                        "threads": a.threads}
+                res = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", json.dumps(spec)],
+                                     capture_output=True, text=True, check=False)
+                if res.returncode != 0:
+                    raise SystemExit(f"{name} {setting} {method} failed:\n{res.stderr[-3000:]}")
+                r = json.loads(res.stdout.strip().splitlines()[-1])
                 rows.append(r)
                 print(f"| {name} | {setting} | {method} | {r['sqnr_db']:.2f} | {r['cos_mean']:.4f} | "
                       f"{r['cos_min']:.4f} | {r['calib_s']:.2f} | {r['peak_rss_mib']:.0f} |", flush=True)
