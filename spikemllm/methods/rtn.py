@@ -1,6 +1,7 @@
 """RTN: round-to-nearest weights with the shared rounding rule; no calibration."""
 from __future__ import annotations
 
+from ..calibrate.offload import read_param
 from ..quant import quantize
 from .base import Method, QuantContext, register_method
 
@@ -14,4 +15,4 @@ class RTN(Method):
         spec = ctx.weight_spec()
         for name, lin in ctx.targets.items():
             if name not in ctx.weights:
-                ctx.weights[name] = quantize(lin.weight.detach().float(), spec)
+                ctx.weights[name] = quantize(read_param(lin, "weight").float(), spec)

@@ -89,19 +89,25 @@ class SpikeLinear(nn.Module):
 
     # --- construction ----------------------------------------------------------------------------------
     @classmethod
-    def from_linear(cls, linear: nn.Linear, *, weight: Quantized | None = None, quantize_weight: bool = True,
-                    **kwargs: Any) -> "SpikeLinear":
+    def from_linear(cls, linear: nn.Linear, *, weight: Quantized | None = None, bias: torch.Tensor | None = None,
+                    quantize_weight: bool = True, **kwargs: Any) -> "SpikeLinear":
         """Quantize ``linear``'s weight (RTN with ``weight_spec``) unless a method already did (``weight``).
 
+        ``bias`` overrides ``linear.bias`` (e.g. read from an offload map). A layer whose weight sits on the meta
+        device (offloaded by accelerate) becomes a CPU SpikeLinear: its integer weights are small enough to keep.
         ``quantize_weight=False`` builds the layer with zero weights (its state is loaded afterwards).
         """
         m = cls(linear.in_features, linear.out_features, linear.bias is not None, **kwargs)
+        dev = linear.weight.device
+        dev = torch.device("cpu") if dev.type == "meta" else dev
         if not quantize_weight:
-            return m.to(linear.weight.device)
+            return m.to(dev)
         if weight is None:
             weight = quantize(linear.weight.detach().float(), m.weight_spec)
-        m.load_quantized(weight, linear.bias.detach() if linear.bias is not None else None)
-        return m.to(linear.weight.device)
+        if bias is None and linear.bias is not None:
+            bias = linear.bias.detach()
+        m.load_quantized(weight, bias)
+        return m.to(dev)
 
     def load_quantized(self, weight: Quantized, bias: torch.Tensor | None = None) -> None:
         q = weight.q.reshape(self.out_features, self.in_features)

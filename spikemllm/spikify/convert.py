@@ -6,6 +6,7 @@ from typing import Any, Iterable
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..calibrate.offload import read_param
 from ..config import SpikeConfig
 from ..methods import QuantContext, apply_methods
 from ..models.base import ModelMap, describe
@@ -79,15 +80,17 @@ def convert(model: nn.Module, config: SpikeConfig | None = None, calib: Iterable
     targets = select_targets(mm, config)
     ctx = QuantContext(model=model, model_map=mm, config=config, targets=targets,
                        calib=list(calib) if calib is not None else None,
-                       log=(lambda s: tqdm.write(s)) if progress else (lambda s: None))
+                       log=(lambda s: tqdm.write(s)) if progress else (lambda s: None), progress=progress)
     if quantize_weights:
         apply_methods(ctx)
     wspec = QuantSpec(bits=config.weight_bits, symmetric=True, granularity=config.weight_granularity,
                       group_size=config.group_size)
     for name, lin in tqdm(list(targets.items()), desc="spikify", unit="layer", disable=not progress):
         region, t = _region_and_t(mm, config, name)
+        # read_param: a layer offloaded by accelerate keeps its weights in the offload map, not on the module
+        bias = read_param(lin, "bias") if lin.bias is not None and quantize_weights else None
         new = SpikeLinear.from_linear(
-            lin, weight=ctx.weights.get(name), quantize_weight=quantize_weights, coder=config.coder,
+            lin, weight=ctx.weights.get(name), bias=bias, quantize_weight=quantize_weights, coder=config.coder,
             t_text=t["text"], t_vision=t["vision"], region=region, signed=config.signed, weight_spec=wspec,
             act_clip=config.act_clip, act_group_size=config.act_group_size, mode=config.mode, input_transform=ctx.input_transforms.get(name))
         _set_module(model, name, new)
