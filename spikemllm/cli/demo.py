@@ -37,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="folder for results.json, plots and report.html")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=12)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
+                   "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     torch.manual_seed(0)
+    torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     examples = load_examples(list(BENCHMARKS), "test", args.limit)
     print(f"[spikemllm demo] model={args.model}, {len(examples)} held-out items, {len(demo_settings())} settings",

@@ -18,6 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=12)
     p.add_argument("--json", default=None, help="write the result JSON here")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
+                   "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -31,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from ..spikify import convert
     from .common import load_model
 
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     names = [b.strip() for b in args.bench.split(",") if b.strip()]
     model, proc = load_model(args.model)
     if proc is None:

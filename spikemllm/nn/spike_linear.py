@@ -200,7 +200,9 @@ class SpikeLinear(nn.Module):
         if self.mode == "fakequant":
             xd = qz.dequantize().reshape(n, self.in_features)  # float32, or float64 for float64 inputs: the weight and bias follow it
             bias = None if self.bias is None else self.bias.to(xd.dtype)
-            y = F.linear(xd, self.dequantized_weight().to(xd.dtype), bias)
+            self._weights()  # validates the cache against the current integer weights
+            wd = self._cache.setdefault("dequantized", self.dequantized_weight())
+            y = F.linear(xd, wd.to(xd.dtype), bias)
             return y.reshape(*lead, self.out_features).to(out_dtype)
         wt, acc_dtype = self._weights()
         qa = q.to(acc_dtype)
@@ -254,17 +256,27 @@ class SpikeLinear(nn.Module):
                 torch.zeros(n, dtype=torch.bool, device=q.device)
         t_tok = t if isinstance(t, torch.Tensor) else torch.full((n,), t, dtype=torch.int64, device=q.device)
         t_max = int(t_tok.max())
-        per_step = torch.stack([p.abs().sum(1) for p in self.coder.planes(q, t_tok.unsqueeze(1), t_max)])  # [T, N]
+        a = q.abs().to(torch.int32)  # [N, K]
+        if self.coder.coding == "tc-lif":  # spikes at step t: bit (t_max - 1 - t) of |q|
+            shifts = torch.arange(t_max - 1, -1, -1, device=q.device, dtype=torch.int32).view(-1, 1, 1)
+            per_step = torch.bitwise_and(torch.bitwise_right_shift(a.unsqueeze(0), shifts), 1).sum(-1)  # [T, N]
+        else:  # rate coding: |q| spikes in the first steps of the token's window (which starts at t_max - T_i)
+            local = torch.arange(t_max, device=q.device).view(-1, 1) - (t_max - t_tok).view(1, -1)  # [T, N]
+            per_step = (a.unsqueeze(0) > local.unsqueeze(-1)).sum(-1) * (local >= 0)
         ls: LayerStats = self._stats.layer(self._stats_name, in_features=self.in_features,
                                            out_features=self.out_features, weight_bits=self.weight_spec.bits,
                                            coder=self.coder.coding)
-        for name, sel in (("vision", vis), ("text", ~vis)):
-            k = int(sel.sum())
+        onehot = torch.stack([vis, ~vis], dim=1).to(torch.int64)  # [N, 2]: vision, text
+        steps_mod = (per_step.to(torch.int64) @ onehot).t().tolist()  # [2][T]
+        tokens = onehot.sum(0).tolist()
+        ts_mod = (t_tok.to(torch.int64) @ onehot).tolist()
+        for j, name in enumerate(("vision", "text")):
+            k = tokens[j]
             if k == 0:
                 continue
-            steps = per_step[:, sel].sum(1).to(torch.int64).tolist()
+            steps = steps_mod[j]
             spikes = int(sum(steps))
-            ts = int(t_tok[sel].sum())
+            ts = ts_mod[j]
             ls.per_modality[name].add(ModalityCounts(
                 tokens=k, neuron_steps=ts * self.in_features, spikes=spikes, acs=spikes * self.out_features,
                 macs=k * self.in_features * self.out_features, spikes_per_step=steps, steps_per_token=ts))
