@@ -93,9 +93,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"[spikemllm] loading {args.model}", flush=True)
     model, processor = load_model(args.model)
     calib = parse_calib(args.calib, model, processor, args.batch_size, args.seed)
+    converted = getattr(model, "spike_config", None)
+    if converted is not None:  # a spikemllm checkpoint: its own config is the base
+        if args.config:
+            raise ValueError(f"--model {args.model} is already converted; drop --config (its own config is used)")
+        base = converted
     print(f"[spikemllm] MED on {len(calib)} calibration batches"
           + (f", search curves at T={levels}" if levels else ""), flush=True)
-    result = med(model, calib, config=base, levels=levels, progress=True)
+    result = med(model, calib, config=None if converted is not None else base, levels=levels, progress=True)
     alloc = plan(result, args.budget, args.strategy, weighting=args.weighting)
     cfg = alloc.to_config(base)
     out.mkdir(parents=True, exist_ok=True)

@@ -56,3 +56,15 @@ def test_cli_bad_budget_fails_before_loading(tmp_path, budget, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert f"budget={float(budget)!r} is out of range" in err and "1 <= budget <= 15" in err
+
+
+def test_cli_on_a_converted_checkpoint_uses_its_config(model_dir, tmp_path):
+    model, _ = spikemllm.tiny_model("qwen2")
+    cfg = spikemllm.SpikeConfig(timesteps=5)
+    spikemllm.save(spikemllm.convert(model, cfg, progress=False), tmp_path / "ckpt")
+    out = tmp_path / "out"
+    assert main(["med", "--model", str(tmp_path / "ckpt"), "--calib", "random:1", "--budget", "4", "--strategy",
+                 "med", "--out", str(out)]) == 0
+    result = json.loads((out / "med.json").read_text())
+    assert result["base_config"]["timesteps"] == {"vision": 5, "text": 5}
+    assert result["meta"]["cosine_model"] == "converted"
