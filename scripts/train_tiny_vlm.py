@@ -275,7 +275,8 @@ def main() -> None:
         "steps": step, "batch_size": args.batch_size, "lr": args.lr,
         "n_train": len(train), "n_captions": len(items) - len(train), "parameters": n_params, "threads": 1,
         "vision_steps": args.vision_steps, "vision_seconds": round(vision_seconds, 1),
-        "vision_caption_loss": round(vision_loss, 4), "train_seconds": round(time.time() - t_train, 1), "total_seconds": round(time.time() - t0, 1),
+        "vision_caption_loss": round(vision_loss, 4) if args.vision_steps > 0 else None,
+        "train_seconds": round(time.time() - t_train, 1), "total_seconds": round(time.time() - t0, 1),
         "final_loss": round(float(np.mean(history[-50:])), 4), "evals": evals,
     }
     model.eval()
