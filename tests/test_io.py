@@ -13,12 +13,6 @@ import spikemllm
 from spikemllm.io import CheckpointError, pack_int4, read_manifest, unpack_int4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _logits(model, inputs, mode="fused"):

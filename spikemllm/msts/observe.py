@@ -108,7 +108,7 @@ class Observer:
             vis, _ = _split(self.ctx, lead, vis_region)
             per_tok = int(lin.in_features) * int(lin.out_features)
             macs = self.obs.macs.setdefault(group, {m: 0 for m in MODALITIES})
-            toks = self.obs.tokens.setdefault(group, {m: 0 for m in MODALITIES})
+            self.obs.tokens.setdefault(group, {m: 0 for m in MODALITIES})
             nv = int(vis.sum())
             for m, k in (("vision", nv), ("text", vis.numel() - nv)):
                 macs[m] += k * per_tok
