@@ -8,8 +8,9 @@ For each budget B in 3, 3.5, 4 (TC-LIF):
 * ``uniform``: one T everywhere, T = floor(B) (3.5 has no uniform setting; T = 3 stays under it);
 * ``hand``: the paper's split, text one or two steps above vision with the paper's arithmetic mean
   (Tv + Tt) / 2 = B: 2/4, 3/4, 3/5;
-* ``med`` / ``search`` at ``= hand``: allocated with the budget set to the hand setting's *actual* cost,
-  so the comparison with the hand setting is at equal (or lower) average cost;
+* ``med`` (cosine curves only) and ``search`` (measured, :func:`spikemllm.msts.search`) at ``= hand``:
+  allocated with the budget set to the hand setting's *actual* cost, so the comparison with the hand
+  setting is at equal (or lower) average cost;
 * ``med`` / ``search`` at ``= B``: allocated at the budget itself (equal cost to uniform at integer B).
 
 Cost is the MAC-weighted average timesteps (token counts x layer cost, measured on the calibration set);
@@ -37,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import spikemllm  # noqa: E402
 from spikemllm.models import VLM_FAMILIES  # noqa: E402
-from spikemllm.msts import average_timesteps, kl_divergence, log_probs, med, plan  # noqa: E402
+from spikemllm.msts import average_timesteps, kl_divergence, log_probs, med, plan, search  # noqa: E402
 from spikemllm.msts.sensitivity import top1_agreement  # noqa: E402
 
 BUDGETS = (3.0, 3.5, 4.0)
@@ -45,16 +46,18 @@ HAND = {3.0: (2, 4), 3.5: (3, 4), 4.0: (3, 5)}
 LEVELS = list(range(1, 7))
 
 
-def settings(result: Any, base: spikemllm.SpikeConfig, budget: float) -> list[tuple[str, spikemllm.SpikeConfig]]:
-    """The six settings compared at one budget (see module docstring)."""
+def settings(result: Any, base: spikemllm.SpikeConfig, budget: float, fp: Any, calib: list[dict[str, Any]]
+             ) -> list[tuple[str, spikemllm.SpikeConfig]]:
+    """The six settings compared at one budget (see module docstring). ``search`` is the measured search
+    (:func:`spikemllm.msts.search`) seeded by ``result``'s curves, on the same calibration batches."""
     tv, tt = HAND[budget]
     hand = base.replace(timesteps={"vision": tv, "text": tt})
     hand_cost = average_timesteps(result, hand)
     out = [(f"uniform T={math.floor(budget)}", base.replace(timesteps=math.floor(budget))),
            (f"hand Tv/Tt={tv}/{tt}", hand)]
     for at, b in (("= hand", hand_cost), ("= B", budget)):
-        for strategy in ("med", "search"):
-            out.append((f"{strategy} @ cost {at}", plan(result, b, strategy).to_config(base)))
+        out.append((f"med @ cost {at}", plan(result, b, "med").to_config(base)))
+        out.append((f"search @ cost {at}", search(fp, calib, b, result=result)[0].to_config(base)))
     return out
 
 
@@ -85,7 +88,7 @@ def tiny_part(families: list[str]) -> list[dict[str, Any]]:
         fp_lp = log_probs(fp, mm, held)
         cache: dict[str, dict[str, Any]] = {}
         floor = [(None, "floor T=8", base.replace(timesteps=8))]  # what W4 weights alone cost
-        for budget, name, cfg in floor + [(b, n, c) for b in BUDGETS for n, c in settings(result, base, b)]:
+        for budget, name, cfg in floor + [(b, n, c) for b in BUDGETS for n, c in settings(result, base, b, fp, calib)]:
             key = cfg.to_json()
             if key not in cache:
                 spk = spikemllm.convert(copy.deepcopy(fp), cfg, progress=False)
@@ -118,7 +121,7 @@ def bundled_part(n_calib: int, n_eval: int, batch_size: int, folder: str | None 
              "tasks": {k: v["normalized"] for k, v in fp_res["tasks"].items()}, "cost": None, "avg_t_equal": None}]
     cache: dict[str, dict[str, Any]] = {}
     for budget in BUDGETS:
-        for name, cfg in settings(result, base, budget):
+        for name, cfg in settings(result, base, budget, fp, calib):
             key = cfg.to_json()
             if key not in cache:
                 spk = spikemllm.convert(copy.deepcopy(fp), cfg, progress=False)
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=("tiny", "bundled", "all"), default="all")
     ap.add_argument("--families", default=",".join(VLM_FAMILIES))
-    ap.add_argument("--n-calib", type=int, default=10, help="bundled: calibration items (train split)")
+    ap.add_argument("--n-calib", type=int, default=20, help="bundled: calibration items (train split)")
     ap.add_argument("--n-eval", type=int, default=20, help="bundled: held-out items per task (test split)")
     ap.add_argument("--batch-size", type=int, default=20)
     ap.add_argument("--bundled-dir", help="a folder saved like the bundled model (default: the shipped one)")

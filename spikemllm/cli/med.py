@@ -7,7 +7,6 @@ under the budget, and writes ``med.json``, ``allocation.json``, ``config.json`` 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -25,24 +24,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "processor) or 'random[:N]' (spikemllm's default calibration set); default minibench:10")
     p.add_argument("--budget", required=True, type=float, help="average timesteps per token, e.g. 3.5")
     p.add_argument("--strategy", choices=("med", "search"), default="search",
-                   help="'med': from the cosine curves only (fast); 'search': measured loss curves (default)")
+                   help="'med': from the cosine curves only (fast); 'search': plans measured against the float "
+                        "model on the calibration set (default)")
+    p.add_argument("--rounds", type=int, default=2, help="search: local re-planning rounds (default 2)")
     p.add_argument("--weighting", choices=("macs", "tokens", "equal"), default="macs",
                    help="what the average is weighted by (default: MACs, i.e. token counts x layer cost)")
-    p.add_argument("--levels", help="comma-separated timesteps for the search curves (default: around the budget)")
+    p.add_argument("--levels", help="search: consecutive timesteps a unit may take, comma-separated "
+                                    "(default: two either side of the budget)")
     p.add_argument("--config", help="base SpikeConfig JSON (default: TC-LIF, W4, RTN)")
     p.add_argument("--batch-size", type=int, default=5, help="calibration items per batch (default 5)")
     p.add_argument("--seed", type=int, default=0, help="calibration seed (default 0)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out")
     return p
-
-
-def default_levels(budget: float, coder: str, signed: bool = True) -> list[int]:
-    """Levels one below the budget's floor to one above its ceiling, inside the coder's range."""
-    from ..msts import budget_range
-
-    lo, hi = budget_range(coder, signed)
-    return list(range(max(lo, math.floor(budget) - 1), min(hi, math.ceil(budget) + 1) + 1))
 
 
 def parse_calib(spec: str, model: Any, processor: Any, batch_size: int, seed: int) -> list[dict[str, Any]]:
@@ -67,7 +61,8 @@ def parse_calib(spec: str, model: Any, processor: Any, batch_size: int, seed: in
 
 def run(args: argparse.Namespace) -> int:
     from ..config import SpikeConfig
-    from ..msts import budget_range, med, plan
+    from ..msts import budget_range, med, plan, search
+    from ..msts.search import default_search_levels
     from ..msts.allocate import check_budget
     from ..msts.plots import plot_allocation, plot_med
     from ..msts.result import write_json
@@ -88,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ValueError(f"--levels {args.levels!r} must be comma-separated integers in {lo}..{hi}") from None
         else:
-            levels = default_levels(args.budget, base.coder, base.signed)
+            levels = default_search_levels(args.budget, base.coder, base.signed)
     t0 = time.time()
     print(f"[spikemllm] loading {args.model}", flush=True)
     model, processor = load_model(args.model)
@@ -99,9 +94,16 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--model {args.model} is already converted; drop --config (its own config is used)")
         base = converted
     print(f"[spikemllm] MED on {len(calib)} calibration batches"
-          + (f", search curves at T={levels}" if levels else ""), flush=True)
-    result = med(model, calib, config=None if converted is not None else base, levels=levels, progress=True)
-    alloc = plan(result, args.budget, args.strategy, weighting=args.weighting)
+          + (f", search over T={levels}" if levels else ""), flush=True)
+    if args.strategy == "search":
+        if converted is not None:
+            raise ValueError(f"--strategy search measures plans against the float model; --model {args.model} is "
+                             "already converted: pass the float model, or use --strategy med")
+        alloc, result = search(model, calib, args.budget, config=base, levels=levels, rounds=args.rounds,
+                               weighting=args.weighting, progress=True)
+    else:
+        result = med(model, calib, config=None if converted is not None else base, progress=True)
+        alloc = plan(result, args.budget, args.strategy, weighting=args.weighting)
     cfg = alloc.to_config(base)
     out.mkdir(parents=True, exist_ok=True)
     result.save(out / "med.json")
@@ -122,4 +124,4 @@ def _print_summary(result: Any, alloc: Any) -> None:
         t = alloc.timesteps.get(g, {})
         print(f"{g:<10} {fmt(c.get('vision')):>8} {fmt(c.get('text')):>8} {t.get('vision', '-'):>3} {t.get('text', '-'):>3}")
     print(f"budget {alloc.budget:g}, cost {alloc.cost:.4f} ({alloc.weighting}-weighted average timesteps), "
-          f"strategy {alloc.strategy}")
+          f"strategy {alloc.strategy}" + ("" if alloc.measured_kl is None else f", KL to FP {alloc.measured_kl:.3e}"))

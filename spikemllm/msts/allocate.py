@@ -52,6 +52,8 @@ class Allocation:
     cost: float
     predicted_loss: float
     weights: dict[str, dict[str, float]] = field(default_factory=dict)  # normalised, units only
+    measured_kl: float | None = None  # set by spikemllm.msts.search: KL(FP || plan) on the calibration set
+    history: list[dict[str, Any]] = field(default_factory=list)  # search: every plan it measured
 
     def to_config(self, base: SpikeConfig | dict[str, Any]) -> SpikeConfig:
         """``base`` with these timesteps: ``rest`` becomes the global ``timesteps``, blocks become overrides."""
@@ -63,7 +65,8 @@ class Allocation:
 
     def to_dict(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "budget": self.budget, "weighting": self.weighting, "cost": self.cost,
-                "predicted_loss": self.predicted_loss, "timesteps": self.timesteps, "weights": self.weights}
+                "predicted_loss": self.predicted_loss, "measured_kl": self.measured_kl, "timesteps": self.timesteps,
+                "weights": self.weights, "history": self.history}
 
 
 def unit_weights(result: MEDResult, weighting: str = "macs") -> dict[tuple[str, str], float]:
@@ -121,8 +124,17 @@ def med_losses(result: MEDResult, t_lo: int, t_hi: int) -> dict[tuple[str, str],
     return out
 
 
+def monotone(curve: dict[int, float]) -> dict[int, float]:
+    """``curve`` made non-increasing in T (a lower loss at fewer steps is measurement noise)."""
+    out, run = {}, -math.inf
+    for t in sorted(curve, reverse=True):
+        run = max(run, float(curve[t]))
+        out[t] = run
+    return dict(sorted(out.items()))
+
+
 def search_losses(result: MEDResult) -> dict[tuple[str, str], dict[int, float]]:
-    """Measured curves, made non-increasing in T (a lower loss at fewer steps is measurement noise)."""
+    """Measured curves of every unit, made non-increasing in T."""
     if not result.curves:
         raise ValueError("strategy='search' needs measured curves; run spikemllm.msts.med(model, calib, "
                          "levels=range(2, 6)) (levels around the budget)")
@@ -131,11 +143,7 @@ def search_losses(result: MEDResult) -> dict[tuple[str, str], dict[int, float]]:
         curve = result.curves.get(g, {}).get(m)
         if curve is None:
             raise ValueError(f"the MEDResult has no curve for unit {g}/{m}; measure it with med(..., levels=...)")
-        mono, run = {}, 0.0
-        for t in sorted(curve, reverse=True):
-            run = max(run, float(curve[t]))
-            mono[t] = run
-        out[(g, m)] = dict(sorted(mono.items()))
+        out[(g, m)] = monotone(curve)
     return out
 
 
