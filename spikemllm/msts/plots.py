@@ -37,6 +37,8 @@ def _save(fig, stem: str | Path) -> list[Path]:
 def plot_med(result: MEDResult, stem: str | Path, title: str | None = None) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.svg`` with the MED curves; returns the two paths."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     kinds = [k for k in ("lm", "vision") if result.num_layers.get(k)]
     fig, axes = plt.subplots(1, len(kinds) + 1, figsize=(4.2 * (len(kinds) + 1), 3.4), squeeze=False)
     axes = axes[0]
@@ -47,6 +49,7 @@ def plot_med(result: MEDResult, stem: str | Path, title: str | None = None) -> l
             if xs:
                 ax.plot(xs, [ys[i] for i in xs], marker="o", color=_COLORS[m], label=f"{m} tokens")
         ax.set_title("language model" if kind == "lm" else "vision tower")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("block l")
         ax.set_ylabel("cos(h_l, h_l+1)")
         ax.grid(alpha=0.3)
@@ -57,6 +60,7 @@ def plot_med(result: MEDResult, stem: str | Path, title: str | None = None) -> l
     ax.bar(xs, [med[i] for i in xs], color=["#d62728" if med[i] > 0 else "#1f77b4" for i in xs])
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_title("MED (LM): cos_vision - cos_text")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("block l")
     ax.set_ylabel("> 0: text changes more")
     ax.grid(alpha=0.3)
