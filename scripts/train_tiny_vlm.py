@@ -190,11 +190,14 @@ def main() -> None:
                     "also get a dense-caption training item")
     ap.add_argument("--tasks", nargs="+", default=None, help="train on a subset of tasks (for experiments)")
     ap.add_argument("--final-n", type=int, default=100, help="held-out items per task for the final, official scores")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
+    ap.add_argument("--init-range", type=float, default=0.02, help="std of the text model's initial weights; "
+                    "0.1 breaks the plateau where a from-scratch LM ignores what it must match (see RESULTS.md)")
     ap.add_argument("--max-minutes", type=float, default=40.0, help="stop early (and say so) past this")
     ap.add_argument("--out", type=Path, default=ROOT / "spikemllm" / "zoo" / "bundled")
     args = ap.parse_args()
 
-    torch.set_num_threads(1)  # shared machine: leave the other core to others
+    torch.set_num_threads(args.threads)
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -215,7 +218,9 @@ def main() -> None:
     else:
         tokenizer = train_tokenizer(corpus)
         processor = build_processor(tokenizer)
-        model = build_model(build_config(tokenizer))
+        config = build_config(tokenizer)
+        config.text_config.initializer_range = args.init_range
+        model = build_model(config)
     if args.wide_projector and args.init_from is None:
         widen_projector_init(model)
     n_params = sum(p.numel() for p in model.parameters())
