@@ -84,3 +84,19 @@ def write_param(module: nn.Module, name: str, value: torch.Tensor) -> None:
         raise ValueError(f"cannot write {type(module).__name__}.{name}: shape {tuple(value.shape)} != {tuple(p.shape)}")
     with torch.no_grad():
         p.copy_(value.to(p.device, p.dtype))
+
+
+def offload_blocks_to_disk(model: nn.Module, folder: str) -> nn.Module:
+    """Dispatch ``model`` with accelerate so that every decoder/vision block lives in ``folder`` on disk and is
+    loaded only while it runs (the rest stays in RAM): the path for models larger than memory. Calibration and
+    :func:`spikemllm.convert` work on the result and give what they give in RAM."""
+    import accelerate
+
+    from ..models import describe
+
+    mm = describe(model)
+    device_map = {"": "cpu"}
+    for prefix in (mm.lm_layers, mm.vision_layers):
+        if prefix:
+            device_map.update({f"{prefix}.{i}": "disk" for i in range(len(model.get_submodule(prefix)))})
+    return accelerate.dispatch_model(model, device_map=device_map, offload_dir=str(folder))

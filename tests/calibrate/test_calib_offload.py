@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from spikemllm.calibrate import collect_stats, default_calibration, is_offloaded, read_param, transform_hooks, write_param
+from spikemllm.calibrate.offload import offload_blocks_to_disk
 from spikemllm.config import SpikeConfig
 from spikemllm.methods import QuantContext, get_method
 from spikemllm.models import describe, tiny_model
@@ -17,16 +18,6 @@ accelerate = pytest.importorskip("accelerate")
 def _out(model, inputs):
     with torch.no_grad():
         return model(**inputs).logits
-
-
-def _blocks_to_disk(model, folder):
-    """Every decoder/vision block on disk, the rest in RAM: accelerate loads each block only while it runs."""
-    mm = describe(model)
-    dm = {"": "cpu"}
-    for prefix in (mm.lm_layers, mm.vision_layers):
-        if prefix:
-            dm.update({f"{prefix}.{i}": "disk" for i in range(len(model.get_submodule(prefix)))})
-    return accelerate.dispatch_model(model, device_map=dm, offload_dir=str(folder))
 
 
 def _ctx(model, inputs, methods, group=False):
@@ -42,7 +33,7 @@ def _ctx(model, inputs, methods, group=False):
 def _pair(family, tmp_path):
     ram, inputs = tiny_model(family)
     disk, _ = tiny_model(family)
-    disk = _blocks_to_disk(disk, tmp_path)
+    disk = offload_blocks_to_disk(disk, tmp_path)
     assert is_offloaded(disk.get_submodule(describe(disk).lm_layers)[0].self_attn.q_proj)
     return ram, disk, inputs
 
@@ -80,7 +71,7 @@ def test_methods_give_the_same_integers(family, methods, group, tmp_path):
 def test_write_param_goes_to_the_offload_folder_not_ram(tmp_path):
     model, inputs = tiny_model("qwen2")
     y0 = _out(model, inputs)
-    model = _blocks_to_disk(model, tmp_path)
+    model = offload_blocks_to_disk(model, tmp_path)
     lin = model.model.layers[0].mlp.up_proj
     w = read_param(lin, "weight")
     write_param(lin, "weight", w * 2)

@@ -5,25 +5,17 @@ import pytest
 import torch
 
 import spikemllm
-from spikemllm.models import describe, tiny_model
+from spikemllm.calibrate.offload import offload_blocks_to_disk
+from spikemllm.models import tiny_model
 
 accelerate = pytest.importorskip("accelerate")
-
-
-def _blocks_to_disk(model, folder):
-    mm = describe(model)
-    dm = {"": "cpu"}
-    for prefix in (mm.lm_layers, mm.vision_layers):
-        if prefix:
-            dm.update({f"{prefix}.{i}": "disk" for i in range(len(model.get_submodule(prefix)))})
-    return accelerate.dispatch_model(model, device_map=dm, offload_dir=str(folder))
 
 
 @pytest.mark.parametrize("family,method", [("qwen2", "rtn"), ("qwen2_vl", "rtn"), ("qwen2", ["rotation", "gptq"])])
 def test_offloaded_convert_equals_ram(family, method, tmp_path):
     ram, inputs = tiny_model(family)
     disk, _ = tiny_model(family)
-    disk = _blocks_to_disk(disk, tmp_path)
+    disk = offload_blocks_to_disk(disk, tmp_path)
     cfg = spikemllm.SpikeConfig(method=method, timesteps={"vision": 3, "text": 4})
     calib = [inputs] if method != "rtn" else None
     spikemllm.convert(ram, cfg, calib=calib, progress=False)
