@@ -27,6 +27,7 @@ from ..energy.tables import EnergyTable, get_table, int_add_pj
 from ..levels import level_spec
 from .tile_reference import accumulator_bits
 from .workload import MatmulJob, Workload, decode_jobs, kv_cache_bytes, prefill_jobs
+from .rates import PrefillDecodeRates
 
 __all__ = ["AcceleratorConfig", "tile_cycles", "expected_issue_cycles", "JobCost", "PhaseResult",
            "AcceleratorResult", "job_cost", "run_phase", "run_accelerator"]
@@ -284,20 +285,11 @@ def _merge(name: str, parts: Sequence[PhaseResult], tokens: int) -> PhaseResult:
 
 
 @dataclass
-class AcceleratorResult:
+class AcceleratorResult(PrefillDecodeRates):
     """Prefill and decode of one batch-1 request."""
 
     prefill: PhaseResult
     decode: PhaseResult
-
-    @property
-    def decode_tokens_per_s(self) -> float:
-        return self.decode.tokens_per_s
-
-    @property
-    def end_to_end_tokens_per_s(self) -> float:
-        """Generated tokens over prefill + decode time."""
-        return self.decode.tokens / (self.prefill.seconds + self.decode.seconds)
 
 
 def run_accelerator(w: Workload, cfg: AcceleratorConfig) -> AcceleratorResult:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .workload import MatmulJob, Workload, decode_jobs, prefill_jobs
+from .rates import PrefillDecodeRates
 
 __all__ = ["GPUSpec", "GPUS", "get_gpu", "GPUPhase", "GPUResult", "gpu_phase", "run_gpu",
            "PAPER_A800_TOKENS_PER_S", "PAPER_A800_POWER_W", "PAPER_ACCEL_TOKENS_PER_S", "PAPER_ACCEL_POWER_W"]
@@ -92,20 +93,12 @@ def gpu_phase(name: str, jobs: Sequence[MatmulJob], spec: GPUSpec, tokens: int, 
 
 
 @dataclass(frozen=True)
-class GPUResult:
+class GPUResult(PrefillDecodeRates):
     spec: GPUSpec
     prefill: GPUPhase
     decode: GPUPhase
     power_w: float
     power_note: str
-
-    @property
-    def decode_tokens_per_s(self) -> float:
-        return self.decode.tokens_per_s
-
-    @property
-    def end_to_end_tokens_per_s(self) -> float:
-        return self.decode.tokens / (self.prefill.seconds + self.decode.seconds)
 
 
 def run_gpu(w: Workload, spec: GPUSpec, *, power_w: float | None = None, compute_efficiency: float = 1.0,
