@@ -89,3 +89,44 @@ def test_unknown_split_or_task():
         minibench.build("dev", 2)
     with pytest.raises(ValueError, match="choose from"):
         minibench.build("test", 2, tasks=["mmmu"])
+
+
+def _tagged(e):
+    return {i: t for i, t in enumerate(e.meta["patch_tags"]) if t}
+
+
+def test_patch_tags_say_what_each_cell_shows():
+    """The per-patch tags (training scaffolding for the bundled model) agree with the gold answers: OCR
+    cells spell the digits left to right, the asked form row holds the value, shapes are one cell each."""
+    ex = minibench.build("test", 12)
+    assert all(len(e.meta["patch_tags"]) == render.GRID_CELLS for e in ex)
+    for e in ex:
+        cells = _tagged(e)
+        if e.task == "ocrbench":
+            assert "".join(cells[i][0] for i in sorted(cells)) == e.answers[0]
+            assert len({i // 6 for i in cells}) == 1  # one row
+        elif e.task == "docvqa":
+            key = e.question.split()[-1].rstrip("?")
+            rows = {i // 6 for i, t in cells.items() if t == (key,)}
+            assert len(rows) == 1
+            (row,) = rows
+            assert "".join(cells[row * 6 + c][0] for c in (3, 4, 5)) == e.answers[0]
+            assert all(cells[row * 6 + c][1] == key for c in (3, 4, 5))
+        elif e.task == "textvqa":
+            assert cells and all(t == (e.meta["word"],) for t in cells.values())
+        else:
+            shapes = e.meta["caption"].split(", ")
+            assert sorted(" ".join(t[:3]) for t in cells.values()) == sorted(shapes)
+
+
+def test_patch_tags_mark_the_right_pixels():
+    """A cell tagged with a shape differs from the background; an untagged OCR cell is background only."""
+    for e in minibench.build("test", 8, tasks=["scienceqa", "ocrbench"]):
+        arr = np.asarray(e.image, dtype=np.float32)
+        for i, t in enumerate(e.meta["patch_tags"]):
+            r, c = divmod(i, 6)
+            cell = arr[16 * r:16 * r + 16, 16 * c:16 * c + 16]
+            if t:
+                assert cell.std() > 20, (e.uid, i, t)
+            elif e.task == "ocrbench":
+                assert cell.std() < 20, (e.uid, i)

@@ -1,7 +1,9 @@
-"""DocVQA-like task: a small key-value document ("Total: 417"), asked for one field.
+"""DocVQA-like task: a small key-value form ("Total: 417"), asked for one field.
 
-Values are short numbers or names so a few-million-parameter model can read them; ANLS gives partial
-credit to near misses (one wrong digit of three), as it does on DocVQA.
+The form is laid out on the 16-pixel grid: one field per row of cells, the key in the first three cells and
+the 3-digit value one digit per cell. A few-million-parameter model can then read a value as three glyphs,
+and answering is what DocVQA asks for: find the field the question names and copy its value. ANLS gives
+partial credit to near misses (one wrong digit of three), as it does on DocVQA.
 """
 from __future__ import annotations
 
@@ -9,32 +11,41 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..example import Example
-from .render import IMAGE_SIZE, add_noise, pick_font, text_width
+from .render import GRID, IMAGE_SIZE, add_noise, ink_cells, pick_font, tag_grid
 
-FONT = ("DejaVuSansMono-Bold.ttf",)
-ROW_TOP = (10, 40, 70)  # a form: fields on fixed rows, values right-aligned at one column
+KEY_FONT = ("DejaVuSansMono-Bold.ttf",)
+VALUE_FONTS = ("DejaVuSansMono-Bold.ttf", "DejaVuSans-Bold.ttf")
+ROWS = (0, 2, 4)  # grid rows of the three fields (a blank row between fields, as forms have)
+VALUE_COLS = (3, 4, 5)
 
-KEYS: tuple[str, ...] = ("Total", "Tax", "Qty", "Room", "Name")
-NAMES: tuple[str, ...] = ("Ann", "Bob", "Eva", "Tom", "Lee", "Max", "Zoe", "Ian")
-
-
-def _value(key: str, rng: np.random.Generator) -> str:
-    if key == "Name":
-        return NAMES[int(rng.integers(len(NAMES)))]
-    return str(int(rng.integers(100, 1000)))
+KEYS: tuple[str, ...] = ("Total", "Tax", "Qty", "Room", "Code")
 
 
-def make_document(fields: list[tuple[str, str]], rng: np.random.Generator) -> Image.Image:
-    """White-ish form: ``key:`` on the left and the value right-aligned on each fixed row, with noise."""
+def make_document(fields: list[tuple[str, str]], rng: np.random.Generator
+                  ) -> tuple[Image.Image, tuple[tuple[str, ...], ...]]:
+    """White-ish form with ``key:`` in cells 0-2 and the value one digit per cell in cells 3-5 of each field's
+    row; also returns the grid cells tagged with what they show: the (lower-case) key, or a digit and the
+    key of its row (a value's meaning comes from its row, as in a real form)."""
     paper = tuple(int(v) for v in rng.integers(225, 256, 3))
     img = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), paper)
     draw = ImageDraw.Draw(img)
-    font = pick_font(rng, 14, FONT)
+    key_font = pick_font(rng, 12, KEY_FONT)
+    value_font = pick_font(rng, int(rng.integers(14, 17)), VALUE_FONTS)
     ink = tuple(int(v) for v in rng.integers(0, 70, 3))
-    for (key, value), y in zip(fields, ROW_TOP):
-        draw.text((3, y), f"{key}:", font=font, fill=ink)
-        draw.text((IMAGE_SIZE - 3 - text_width(value, font), y), value, font=font, fill=ink)
-    return add_noise(img, rng, float(rng.uniform(0, 8)))
+    cols = IMAGE_SIZE // GRID
+    cells: dict[int, list[str]] = {}
+    for (key, value), row in zip(fields, ROWS):
+        y = row * GRID + GRID // 2 + int(rng.integers(-1, 2))
+        layer = Image.new("L", img.size, 0)
+        ImageDraw.Draw(layer).text((2, y), f"{key}:", font=key_font, fill=255, anchor="lm")
+        img.paste(Image.new("RGB", img.size, ink), (0, 0), layer)
+        for c in ink_cells(np.asarray(layer)):
+            if c % cols < VALUE_COLS[0]:
+                cells[c] = [key.lower()]
+        for digit, col in zip(value, VALUE_COLS):
+            draw.text((col * GRID + GRID // 2, y), digit, font=value_font, fill=ink, anchor="mm")
+            cells[row * cols + col] = [digit, key.lower()]
+    return add_noise(img, rng, float(rng.uniform(0, 8))), tag_grid(cells)
 
 
 def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
@@ -42,10 +53,12 @@ def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
     out = []
     for i in range(n):
         keys = [KEYS[int(k)] for k in rng.choice(len(KEYS), size=3, replace=False)]
-        fields = [(k, _value(k, rng)) for k in keys]
+        fields = [(k, str(int(rng.integers(100, 1000)))) for k in keys]
         key, value = fields[int(rng.integers(3))]
+        image, tags = make_document(fields, rng)
         out.append(Example(
-            uid=f"docvqa-{split}-{i:05d}", task="docvqa", image=make_document(fields, rng),
-            question=f"What is the {key.lower()}?", answers=[value], meta={"fields": fields, "caption": ", ".join(f"{k} {v}" for k, v in fields)},
+            uid=f"docvqa-{split}-{i:05d}", task="docvqa", image=image, question=f"What is the {key.lower()}?",
+            answers=[value],
+            meta={"fields": fields, "caption": ", ".join(f"{k} {v}" for k, v in fields), "patch_tags": tags},
         ))
     return out

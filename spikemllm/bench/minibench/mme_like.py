@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..example import Example
-from .shapes import COLOURS, KINDS, describe, draw_scene, random_scene
+from .shapes import COLOURS, KINDS, describe, draw_scene, random_scene, scene_tags
 
 SUBTASKS: tuple[str, ...] = ("existence", "count", "position", "color")
 SUFFIX = " Please answer yes or no."
@@ -52,6 +52,6 @@ def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
         for j, (q, a) in enumerate(pair):
             out.append(Example(
                 uid=f"mme-{split}-{p:05d}-{j}", task="mme", image=image, question=q + SUFFIX, answers=[a],
-                category=subtask, group=f"mme-{split}-{p:05d}", meta={"caption": describe(scene)},
+                category=subtask, group=f"mme-{split}-{p:05d}", meta={"caption": describe(scene), "patch_tags": scene_tags(scene)},
             ))
     return out

@@ -13,6 +13,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 IMAGE_SIZE = 96
+#: Layout grid (the bundled model's ViT patch size): glyphs and shapes sit in grid cells, and every item
+#: records what each cell shows (``meta["patch_tags"]``) so a training script can supervise the vision
+#: tower per patch. Evaluation never reads the tags.
+GRID = 16
+GRID_CELLS = (IMAGE_SIZE // GRID) ** 2
 DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _FONT_FILES = (
     "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
@@ -51,12 +56,32 @@ def contrasting_colours(rng: np.random.Generator) -> tuple[tuple[int, int, int],
 
 
 def draw_rotated_text(img: Image.Image, text: str, font, colour: tuple[int, int, int],
-                      centre: tuple[float, float], angle: float) -> None:
-    """Draw ``text`` centred at ``centre`` and rotated by ``angle`` degrees, in place."""
+                      centre: tuple[float, float], angle: float) -> np.ndarray:
+    """Draw ``text`` centred at ``centre`` and rotated by ``angle`` degrees, in place; returns the ink
+    coverage (0-255, image-sized) so callers can tell which grid cells the text touches."""
     layer = Image.new("L", img.size, 0)
     ImageDraw.Draw(layer).text(centre, text, font=font, fill=255, anchor="mm")
     layer = layer.rotate(angle, resample=Image.BICUBIC, center=centre)
     img.paste(Image.new("RGB", img.size, colour), (0, 0), layer)
+    return np.asarray(layer)
+
+
+def ink_cells(coverage: np.ndarray, min_ink: float = 6 * 255) -> list[int]:
+    """Raster indices of the grid cells holding at least ``min_ink`` of coverage (about 6 full pixels)."""
+    n = IMAGE_SIZE // GRID
+    sums = coverage[: n * GRID, : n * GRID].astype(np.float64).reshape(n, GRID, n, GRID).sum(axis=(1, 3))
+    return [int(i) for i in np.flatnonzero(sums.reshape(-1) >= min_ink)]
+
+
+def cell_index(x: float, y: float) -> int:
+    """Raster index of the grid cell containing pixel ``(x, y)``."""
+    n = IMAGE_SIZE // GRID
+    return int(min(max(y, 0), IMAGE_SIZE - 1) // GRID) * n + int(min(max(x, 0), IMAGE_SIZE - 1) // GRID)
+
+
+def tag_grid(cells: dict[int, list[str]]) -> tuple[tuple[str, ...], ...]:
+    """``GRID_CELLS`` tuples of tags (empty: the cell shows only background) from a sparse mapping."""
+    return tuple(tuple(cells.get(i, ())) for i in range(GRID_CELLS))
 
 
 def add_noise(img: Image.Image, rng: np.random.Generator, sigma: float) -> Image.Image:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..example import Example
 from ..prompts import option_letters
-from .shapes import COLOURS, KINDS, describe, draw_scene, random_scene
+from .shapes import COLOURS, KINDS, describe, draw_scene, random_scene, scene_tags
 
 QUESTION_TYPES: tuple[str, ...] = ("colour", "count", "size", "position")
 
@@ -46,6 +46,7 @@ def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
         letter = option_letters(len(choices))[choices.index(correct)]
         out.append(Example(
             uid=f"scienceqa-{split}-{i:05d}", task="scienceqa", image=draw_scene(scene, rng), question=question,
-            answers=[letter], choices=choices, category=qtype, meta={"answer_text": correct, "caption": describe(scene)},
+            answers=[letter], choices=choices, category=qtype, meta={"answer_text": correct, "caption": describe(scene),
+                                                            "patch_tags": scene_tags(scene)},
         ))
     return out

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..example import Example
-from .render import IMAGE_SIZE, add_noise, contrasting_colours, draw_rotated_text, pick_font
+from .render import IMAGE_SIZE, add_noise, contrasting_colours, draw_rotated_text, ink_cells, pick_font, tag_grid
 
 WORDS: tuple[str, ...] = (
     "stop", "open", "exit", "cafe", "bank", "taxi", "hotel", "bus", "park", "sale", "pizza", "push",
@@ -27,15 +27,17 @@ def _case(word: str, rng: np.random.Generator) -> str:
     return (word, word.upper())[int(rng.integers(2))]
 
 
-def make_image(word: str, rng: np.random.Generator) -> Image.Image:
-    """Draw ``word`` with a random font, size, colour, rotation and noise level."""
+def make_image(word: str, rng: np.random.Generator) -> tuple[Image.Image, tuple[tuple[str, ...], ...]]:
+    """Draw ``word`` with a random font, size, colour, rotation and noise level; also returns the grid
+    cells the word covers, each tagged with the word."""
     bg, fg = contrasting_colours(rng)
     img = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), bg)
     text = _case(word, rng)
     size = int(rng.integers(19, 22)) if len(text) > 4 else int(rng.integers(22, 25))
     centre = (IMAGE_SIZE / 2 + rng.uniform(-4, 4), IMAGE_SIZE / 2 + rng.uniform(-6, 6))
-    draw_rotated_text(img, text, pick_font(rng, size, FONTS), fg, centre, float(rng.uniform(-5, 5)))
-    return add_noise(img, rng, float(rng.uniform(0, 10)))
+    ink = draw_rotated_text(img, text, pick_font(rng, size, FONTS), fg, centre, float(rng.uniform(-5, 5)))
+    tags = tag_grid({c: [word] for c in ink_cells(ink)})
+    return add_noise(img, rng, float(rng.uniform(0, 10))), tags
 
 
 def annotator_answers(word: str, rng: np.random.Generator) -> list[str]:
@@ -51,9 +53,10 @@ def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
     out = []
     for i in range(n):
         word = WORDS[int(rng.integers(len(WORDS)))]
+        image, tags = make_image(word, rng)
         out.append(Example(
-            uid=f"textvqa-{split}-{i:05d}", task="textvqa", image=make_image(word, rng),
+            uid=f"textvqa-{split}-{i:05d}", task="textvqa", image=image,
             question=QUESTIONS[int(rng.integers(len(QUESTIONS)))], answers=annotator_answers(word, rng),
-            meta={"word": word, "caption": word},
+            meta={"word": word, "caption": word, "patch_tags": tags},
         ))
     return out
