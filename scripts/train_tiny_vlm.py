@@ -208,6 +208,16 @@ class Pixels:
         return (self.images[idx].float() / 255 - self.mean) / self.std
 
 
+def update(loss: torch.Tensor, params: list[torch.nn.Parameter], opt, sched) -> float:
+    """One optimiser step with gradient clipping at norm 1; returns the loss value."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.item()
+
+
 def cosine_schedule(opt, steps: int, warmup: int):
     return torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
@@ -346,12 +356,7 @@ def main() -> None:
         rms = vectors.pow(2).mean(-1, keepdim=True).sqrt()
         vectors = vectors + args.tag_noise * rms.detach() * torch.randn_like(vectors)
         loss = per_example_loss(lm_logits(model, ids, mask, vectors), labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(lm_params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        history.append(loss.item())
+        history.append(update(loss, lm_params, opt, sched))
         if step % 100 == 0:
             print(f"[1 symbolic LM] step {step} loss {np.mean(history[-100:]):.4f} {time.time() - t1:.0f}s", flush=True)
         if step % args.eval_every == 0 or step == args.lm_steps:
@@ -372,12 +377,7 @@ def main() -> None:
     for step in range(1, args.vision_steps + 1):
         idx = batches.next()
         loss = patch_loss(image_features(model, pixels[idx]), combo_idx[idx], combos.float() @ table, blank[idx])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vision_params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        history.append(loss.item())
+        history.append(update(loss, vision_params, opt, sched))
         if step % 100 == 0:
             print(f"[2 vision->tags] step {step} loss {np.mean(history[-100:]):.4f} {time.time() - t2:.0f}s", flush=True)
     stage2_cells = cell_accuracy(model, processor, tags, held_out, held_hot)
@@ -405,11 +405,7 @@ def main() -> None:
         answer_loss = per_example_loss(lm_logits(model, ids, mask, feats), labels)
         aux = patch_loss(feats, combo_idx[idx], tags(combos).detach(), blank[idx])
         loss = answer_loss + args.aux_weight * aux
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(text_params + vision_params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        update(loss, text_params + vision_params, opt, sched)
         history.append(answer_loss.item())
         if step % 50 == 0:
             print(f"[3 joint] step {step} answer loss {np.mean(history[-50:]):.4f} aux {aux.item():.3f} "
