@@ -100,11 +100,6 @@ class TagTable(torch.nn.Module):
         return multi_hot.to(table.dtype) @ table
 
 
-#: Tasks whose tags are spread over every patch (none at present: tagging a sign's patches with the whole
-#: word left the ViT at 12 % of patches read right after 3000 steps; letters per patch are local, as digits are).
-IMAGE_LEVEL_TASKS: tuple[str, ...] = ()
-
-
 def tag_multi_hot(examples: list[Example], tags: list[str]) -> torch.Tensor:
     """(n, IMAGE_TOKENS, n_tags) uint8; a patch with no tag gets the blank tag."""
     index = {t: i for i, t in enumerate(tags)}
@@ -113,8 +108,6 @@ def tag_multi_hot(examples: list[Example], tags: list[str]) -> torch.Tensor:
         grid = ex.meta["patch_tags"]
         if len(grid) != IMAGE_TOKENS:
             raise ValueError(f"{ex.uid}: {len(grid)} patch tags for {IMAGE_TOKENS} image tokens")
-        if ex.task in IMAGE_LEVEL_TASKS:
-            grid = [tuple(dict.fromkeys(t for cell in grid for t in cell))] * IMAGE_TOKENS
         for p, cell in enumerate(grid):
             for t in cell or (BLANK,):
                 out[n, p, index[t]] = 1
