@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..example import Example
-from .render import GRID, IMAGE_SIZE, add_noise, ink_cells, pick_font, tag_grid
+from .render import GRID, IMAGE_SIZE, add_noise, draw_rotated_text, ink_cells, pick_font, tag_grid
 
 KEY_FONT = ("DejaVuSansMono-Bold.ttf",)
 VALUE_FONTS = ("DejaVuSansMono-Bold.ttf", "DejaVuSans-Bold.ttf")
@@ -36,10 +36,8 @@ def make_document(fields: list[tuple[str, str]], rng: np.random.Generator
     cells: dict[int, list[str]] = {}
     for (key, value), row in zip(fields, ROWS):
         y = row * GRID + GRID // 2 + int(rng.integers(-1, 2))
-        layer = Image.new("L", img.size, 0)
-        ImageDraw.Draw(layer).text((2, y), f"{key}:", font=key_font, fill=255, anchor="lm")
-        img.paste(Image.new("RGB", img.size, ink), (0, 0), layer)
-        for c in ink_cells(np.asarray(layer)):
+        coverage = draw_rotated_text(img, f"{key}:", key_font, ink, (2, y), 0.0, anchor="lm")
+        for c in ink_cells(coverage):
             if c % cols < VALUE_COLS[0]:
                 cells[c] = [key.lower()]
         for digit, col in zip(value, VALUE_COLS):

@@ -52,6 +52,7 @@ def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
         for j, (q, a) in enumerate(pair):
             out.append(Example(
                 uid=f"mme-{split}-{p:05d}-{j}", task="mme", image=image, question=q + SUFFIX, answers=[a],
-                category=subtask, group=f"mme-{split}-{p:05d}", meta={"caption": describe(scene), "patch_tags": scene_tags(scene)},
+                category=subtask, group=f"mme-{split}-{p:05d}",
+                meta={"caption": describe(scene), "patch_tags": scene_tags(scene)},
             ))
     return out

@@ -56,12 +56,13 @@ def contrasting_colours(rng: np.random.Generator) -> tuple[tuple[int, int, int],
 
 
 def draw_rotated_text(img: Image.Image, text: str, font, colour: tuple[int, int, int],
-                      centre: tuple[float, float], angle: float) -> np.ndarray:
-    """Draw ``text`` centred at ``centre`` and rotated by ``angle`` degrees, in place; returns the ink
-    coverage (0-255, image-sized) so callers can tell which grid cells the text touches."""
+                      centre: tuple[float, float], angle: float, anchor: str = "mm") -> np.ndarray:
+    """Draw ``text`` at ``centre`` (placed by PIL's ``anchor``) rotated by ``angle`` degrees about that point,
+    in place; returns the ink coverage (0-255, image-sized) so callers can tell which grid cells it touches."""
     layer = Image.new("L", img.size, 0)
-    ImageDraw.Draw(layer).text(centre, text, font=font, fill=255, anchor="mm")
-    layer = layer.rotate(angle, resample=Image.BICUBIC, center=centre)
+    ImageDraw.Draw(layer).text(centre, text, font=font, fill=255, anchor=anchor)
+    if angle:
+        layer = layer.rotate(angle, resample=Image.BICUBIC, center=centre)
     img.paste(Image.new("RGB", img.size, colour), (0, 0), layer)
     return np.asarray(layer)
 

@@ -46,7 +46,7 @@ def generate(rng: np.random.Generator, n: int, split: str) -> list[Example]:
         letter = option_letters(len(choices))[choices.index(correct)]
         out.append(Example(
             uid=f"scienceqa-{split}-{i:05d}", task="scienceqa", image=draw_scene(scene, rng), question=question,
-            answers=[letter], choices=choices, category=qtype, meta={"answer_text": correct, "caption": describe(scene),
-                                                            "patch_tags": scene_tags(scene)},
+            answers=[letter], choices=choices, category=qtype,
+            meta={"answer_text": correct, "caption": describe(scene), "patch_tags": scene_tags(scene)},
         ))
     return out
