@@ -24,16 +24,13 @@ import torch
 from torch import nn
 
 from .config import SpikeConfig
+from .errors import CheckpointError
 from .nn.spike_linear import SpikeLinear
 from .nn.transforms import build_transform, transform_spec
 
 FORMAT = "spikemllm"
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder is missing, incomplete, corrupt or does not fit this spikemllm."""
 
 
 def pack_int4(q: torch.Tensor) -> torch.Tensor:
