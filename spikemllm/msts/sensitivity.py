@@ -50,7 +50,7 @@ def _rebuilt(m: SpikeLinear, t: Mapping[str, int]) -> SpikeLinear:
     new = SpikeLinear(m.in_features, m.out_features, m.bias is not None, coder=m.coder.coding,
                       t_text=int(t["text"]), t_vision=int(t["vision"]), region=m.region, signed=m.coder.signed,
                       weight_spec=m.weight_spec, act_clip=m.act_spec.clip_ratio, mode=m.mode,
-                      input_transform=m.input_transform)
+                      input_transform=m.input_transform, act_group_size=m.act_group_size)
     new.to(m.qweight.device)
     new.load_state_dict(m.state_dict())
     return new

@@ -11,10 +11,12 @@ from spikemllm.msts import timesteps_override
 from spikemllm.nn import SpikeLinear
 
 
-@pytest.mark.parametrize("attention", ["dense", "spike"])
-def test_override_equals_fresh_conversion_bit_for_bit(attention):
+@pytest.mark.parametrize("attention,act_group_size", [("dense", None), ("spike", None), ("dense", 16)])
+def test_override_equals_fresh_conversion_bit_for_bit(attention, act_group_size):
+    # act_group_size: a rebuilt layer once dropped it and scored another model than convert() builds
     fp, inputs = spikemllm.tiny_model("qwen2_vl", seed=1)
-    base = spikemllm.SpikeConfig(timesteps={"vision": 3, "text": 4}, attention=attention)
+    base = spikemllm.SpikeConfig(timesteps={"vision": 3, "text": 4}, attention=attention,
+                                 act_group_size=act_group_size)
     changes = {"lm.0": {"vision": 2, "text": 5}, "vision.1": {"vision": 4, "text": 4}, "rest": {"vision": 2, "text": 2}}
     target = base.replace(timesteps={"vision": 2, "text": 2},
                           layer_timesteps={"lm.0": changes["lm.0"], "vision.1": changes["vision.1"],
@@ -27,7 +29,7 @@ def test_override_equals_fresh_conversion_bit_for_bit(attention):
         with timesteps_override(spk, mm, changes):
             got = spk(**inputs).logits
             inner = spk.get_submodule("model.language_model.layers.0.mlp.up_proj")
-            assert (inner.t_vision, inner.t_text) == (2, 5)
+            assert (inner.t_vision, inner.t_text, inner.act_group_size) == (2, 5, act_group_size)
         after = spk(**inputs).logits
         want = ref(**inputs).logits
     assert torch.equal(got, want)
