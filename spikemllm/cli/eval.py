@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -18,6 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=12)
     p.add_argument("--json", default=None, help="write the result JSON here")
+    p.add_argument("--calib", default=None,
+                   help="calibration set that defines the budget unit (MAC-weighted average timesteps over its "
+                        "tokens): give the one `spikemllm med --calib` used (default: minibench:20, or random:8 "
+                        "without an image processor, as med)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
                    "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
     p.add_argument("--quiet", action="store_true")
@@ -41,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if proc is None:
         raise ValueError(f"{args.model} has no processor/tokenizer saved beside it; save one with the model")
     cfg = SpikeConfig.from_json(args.config) if args.config else None
+    budget = None
+    if cfg is not None or getattr(model, "spike_config", None) is not None:
+        budget = _budget(model, proc, cfg, args.calib)  # priced before converting: one float pass
     if cfg is not None:
         convert(model, cfg, progress=not args.quiet)
     if args.mode:
@@ -51,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             res = run_benchmark(model, proc, names, limit=args.limit, data=args.data, batch_size=args.batch_size,
                                 max_new_tokens=args.max_new_tokens, progress=not args.quiet)
         res["cost"] = cost_summary(stats)
+        res["cost"]["budget"] = budget.to_dict()
     else:
         res = run_benchmark(model, proc, names, limit=args.limit, data=args.data, batch_size=args.batch_size,
                             max_new_tokens=args.max_new_tokens, progress=not args.quiet)
@@ -60,11 +69,19 @@ def run(args: argparse.Namespace) -> int:
         print(format_table({args.model if cfg is None else f"{args.model} ({cfg.coder})": res}))
         if spiking:
             c = res["cost"]
-            print(f"avg T {c['avg_T']:.2f}  firing rate {c['firing_rate']:.3f}  ACs {c['acs'] / 1e6:.1f}M  "
-                  f"MACs {c['macs'] / 1e6:.1f}M")
+            print(f"budget {budget.format()}")
+            print(f"firing rate {c['firing_rate']:.3f}  ACs {c['acs'] / 1e6:.1f}M  MACs {c['macs'] / 1e6:.1f}M")
         if args.json:
             from ..bench.runner import save_json
 
             save_json(res, Path(args.json))
             print(f"wrote {args.json}")
     return 0
+
+
+def _budget(model: Any, proc: Any, cfg: Any, calib_spec: str | None) -> Any:
+    """The plan's budget in the one unit (:mod:`spikemllm.msts.budget`), on the same calibration set as med."""
+    from ..msts.budget import calibration_set, default_calib_spec, model_budget
+
+    spec = calib_spec or default_calib_spec(proc)
+    return model_budget(model, calibration_set(spec, model, proc), cfg, spec)

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..msts.budget import REFERENCE_CALIB, TEXT_CALIB, UNIT
+
 OUTPUTS = ("med.json", "allocation.json", "config.json", "med.png", "med.svg", "allocation.png", "allocation.svg")
 
 
@@ -19,44 +21,27 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Measure MED and sensitivities, then pick vision/text timesteps per block "
                                    "under an average-timestep budget.")
     p.add_argument("--model", required=True, help="'bundled' or a local model folder")
-    p.add_argument("--calib", default="minibench:10",
-                   help="calibration data: 'minibench[:N]' (N train items of the mini-benchmark, needs an image "
-                        "processor) or 'random[:N]' (spikemllm's default calibration set); default minibench:10")
-    p.add_argument("--budget", required=True, type=float, help="average timesteps per token, e.g. 3.5")
+    p.add_argument("--calib", default=None,
+                   help="calibration data, which also defines the budget unit: 'minibench[:N]' (N train items of "
+                        "the mini-benchmark, needs an image processor) or 'random[:N]' (spikemllm's default "
+                        f"calibration set); default {REFERENCE_CALIB} ({TEXT_CALIB} without an image processor)")
+    p.add_argument("--budget", required=True, type=float,
+                   help=f"average timesteps, e.g. 3.5, in the budget unit: {UNIT}")
     p.add_argument("--strategy", choices=("med", "search"), default="search",
-                   help="'med': from the cosine curves only (fast); 'search': plans measured against the float "
-                        "model on the calibration set (default)")
+                   help="'med': from the cosine curves only (fast: one float pass); 'search': plans measured "
+                        "against the float model on the calibration set (default; a minute on the bundled model)")
     p.add_argument("--rounds", type=int, default=2, help="search: local re-planning rounds (default 2)")
     p.add_argument("--weighting", choices=("macs", "tokens", "equal"), default="macs",
                    help="what the average is weighted by (default: MACs, i.e. token counts x layer cost)")
     p.add_argument("--levels", help="search: consecutive timesteps a unit may take, comma-separated "
                                     "(default: two either side of the budget)")
     p.add_argument("--config", help="base SpikeConfig JSON (default: TC-LIF, W4, RTN)")
-    p.add_argument("--batch-size", type=int, default=5, help="calibration items per batch (default 5)")
+    p.add_argument("--batch-size", type=int, default=5, help="calibration items per batch (default 5; the budget "
+                                                                  "does not depend on it: padding is not priced)")
     p.add_argument("--seed", type=int, default=0, help="calibration seed (default 0)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out")
     return p
-
-
-def parse_calib(spec: str, model: Any, processor: Any, batch_size: int, seed: int) -> list[dict[str, Any]]:
-    name, _, count = spec.partition(":")
-    try:
-        n = int(count) if count else 10
-    except ValueError:
-        raise ValueError(f"--calib {spec!r}: the count after ':' must be an integer") from None
-    if name == "minibench":
-        if processor is None or getattr(processor, "image_processor", None) is None:
-            raise ValueError("--calib minibench needs a model folder with an image processor; use --calib random")
-        from ..msts.calib import minibench_calibration
-
-        return minibench_calibration(processor, n=n, seed=seed, batch_size=batch_size)
-    if name == "random":
-        from ..calibrate import default_calibration
-        from ..models import describe
-
-        return default_calibration(describe(model), n=n, seed=seed)
-    raise ValueError(f"--calib {spec!r} is unknown; allowed: 'minibench[:N]' or 'random[:N]'")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from ..msts.search import default_search_levels
     from ..msts.allocate import check_budget
     from ..msts.plots import plot_allocation, plot_med
+    from ..msts.budget import calibration_set, default_calib_spec
     from ..msts.result import write_json
     from .common import load_model
 
@@ -87,13 +73,14 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     print(f"[spikemllm] loading {args.model}", flush=True)
     model, processor = load_model(args.model)
-    calib = parse_calib(args.calib, model, processor, args.batch_size, args.seed)
+    calib_spec = args.calib or default_calib_spec(processor)
+    calib = calibration_set(calib_spec, model, processor, batch_size=args.batch_size, seed=args.seed)
     converted = getattr(model, "spike_config", None)
     if converted is not None:  # a spikemllm checkpoint: its own config is the base
         if args.config:
             raise ValueError(f"--model {args.model} is already converted; drop --config (its own config is used)")
         base = converted
-    print(f"[spikemllm] MED on {len(calib)} calibration batches"
+    print(f"[spikemllm] MED on {calib_spec} ({len(calib)} batches)"
           + (f", search over T={levels}" if levels else ""), flush=True)
     if args.strategy == "search":
         if converted is not None:
@@ -106,22 +93,28 @@ def run(args: argparse.Namespace) -> int:
         alloc = plan(result, args.budget, args.strategy, weighting=args.weighting)
     cfg = alloc.to_config(base)
     out.mkdir(parents=True, exist_ok=True)
+    result.meta["calib"] = calib_spec
     result.save(out / "med.json")
-    write_json(out / "allocation.json", alloc.to_dict())
+    write_json(out / "allocation.json", {**alloc.to_dict(), "calib": calib_spec, "unit": UNIT})
     cfg.to_json(str(out / "config.json"))
     plot_med(result, out / "med")
     plot_allocation(alloc, result, out / "allocation")
-    _print_summary(result, alloc)
+    _print_summary(result, alloc, calib_spec)
     print(f"[spikemllm] wrote {', '.join(OUTPUTS)} to {out} in {time.time() - t0:.1f}s")
     return 0
 
 
-def _print_summary(result: Any, alloc: Any) -> None:
+def _print_summary(result: Any, alloc: Any, calib_spec: str) -> None:
+    """One row per group in token-flow order. ``rest`` is every converted linear outside the blocks (the
+    projector); vision-tower blocks and ``rest`` only ever see vision tokens, so their text cells are '-'."""
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     print(f"{'block':<10} {'cos vis':>8} {'cos txt':>8} {'Tv':>3} {'Tt':>3}")
     for g in result.groups():
         c = result.cosine.get(g, {})
         t = alloc.timesteps.get(g, {})
-        print(f"{g:<10} {fmt(c.get('vision')):>8} {fmt(c.get('text')):>8} {t.get('vision', '-'):>3} {t.get('text', '-'):>3}")
-    print(f"budget {alloc.budget:g}, cost {alloc.cost:.4f} ({alloc.weighting}-weighted average timesteps), "
-          f"strategy {alloc.strategy}" + ("" if alloc.measured_kl is None else f", KL to FP {alloc.measured_kl:.3e}"))
+        has = {m: result.macs.get(g, {}).get(m, 0) > 0 for m in ("vision", "text")}
+        tv, tt = (t.get(m, "-") if has[m] else "-" for m in ("vision", "text"))
+        print(f"{g:<10} {fmt(c.get('vision')):>8} {fmt(c.get('text')):>8} {tv:>3} {tt:>3}")
+    print(f"budget {alloc.budget:g}, cost {alloc.cost:.4f} ({UNIT if alloc.weighting == 'macs' else alloc.weighting + '-weighted average timesteps'}, "
+          f"{calib_spec}), strategy {alloc.strategy}"
+          + ("" if alloc.measured_kl is None else f", KL to FP {alloc.measured_kl:.3e}"))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import SpikeConfig
+from .budget import config_timesteps, mac_weighted_timesteps
 from .result import MEDResult
 from .units import MODALITIES, REST, check_number, coder_max_timesteps, group_sort_key, qmax
 
@@ -84,18 +85,27 @@ def unit_weights(result: MEDResult, weighting: str = "macs") -> dict[tuple[str, 
 
 def average_timesteps(result: MEDResult, config: SpikeConfig | dict[str, dict[str, int]],
                       weighting: str = "macs") -> float:
-    """Weighted average timesteps of ``config`` (or a group -> timesteps map) under ``result``'s costs."""
-    w = unit_weights(result, weighting)
+    """Weighted average timesteps of ``config`` (or a group -> timesteps map) under ``result``'s costs.
+
+    With ``weighting="macs"`` this is the budget unit (:func:`spikemllm.msts.budget.mac_weighted_timesteps`).
+    """
     if isinstance(config, SpikeConfig):
-        def t_of(g: str, m: str) -> int:
-            if g == REST:
-                return config.timesteps[m]
-            kind, idx = g.split(".")
-            return config.timesteps_for(kind, int(idx))[m]
+        t_of = config_timesteps(config)
     else:
         def t_of(g: str, m: str) -> int:
             return config[g][m]
+    if weighting == "macs":
+        return mac_weighted_timesteps(result.macs, t_of)
+    w = unit_weights(result, weighting)
     return sum(wu * t_of(g, m) for (g, m), wu in w.items())
+
+
+def plan_cost(result: MEDResult, chosen: dict[tuple[str, str], int], weighting: str = "macs") -> float:
+    """Cost of a unit -> timesteps plan; the budget unit for ``"macs"`` (the formula the other commands use)."""
+    if weighting == "macs":
+        return mac_weighted_timesteps(result.macs, lambda g, m: chosen[(g, m)])
+    w = unit_weights(result, weighting)
+    return sum(w[u] * chosen[u] for u in chosen)
 
 
 def budget_range(coder: str, signed: bool = True) -> tuple[int, int]:
@@ -232,13 +242,12 @@ def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: 
                              f"{lo}..{hi} steps, so allowed: {lo} <= budget; measure lower levels with med(levels=...)")
     best = _greedy(losses, w, b)
     total = lambda p: sum(losses[u][p[u]] for u in p)  # noqa: E731
-    cost_of = lambda p: sum(w[u] * p[u] for u in p)  # noqa: E731
     for cand in _uniform_plans(losses, w, b):
         cand = _fill(cand, losses, w, b)
         if total(cand) < total(best) - 1e-15:
             best = cand
     timesteps = _fill_groups(result, best, b)
-    return Allocation(strategy=strategy, budget=b, weighting=weighting, timesteps=timesteps, cost=cost_of(best),
+    return Allocation(strategy=strategy, budget=b, weighting=weighting, timesteps=timesteps, cost=plan_cost(result, best, weighting),
                       predicted_loss=total(best), weights={g: {m: w[(g2, m)] for g2, m in w if g2 == g}
                                                            for g in {g for g, _ in w}})
 

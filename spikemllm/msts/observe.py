@@ -8,8 +8,8 @@
   modality, and their MACs (``tokens * in * out``), per group (block or ``rest``). Cost is thus measured on
   real token counts, so a model with 64 image tokens and 20 text tokens weighs vision accordingly.
 
-Padding tokens (``attention_mask == 0``) are left out of the cosines; they still cost MACs, as they do when
-the model runs.
+Padding tokens (``attention_mask == 0``) are left out of the cosines and of the cost: the budget is priced
+over the calibration set's tokens (:mod:`.budget`), which must not depend on how the set was batched.
 """
 from __future__ import annotations
 
@@ -105,16 +105,17 @@ class Observer:
         def hook(module: nn.Module, args: tuple) -> None:
             x = args[0]
             lead = x.shape[:-1]
-            vis, _ = _split(self.ctx, lead, vis_region)
+            vis, valid = _split(self.ctx, lead, vis_region)
+            keep = valid if valid is not None else torch.ones_like(vis)
             per_tok = int(lin.in_features) * int(lin.out_features)
             macs = self.obs.macs.setdefault(group, {m: 0 for m in MODALITIES})
             self.obs.tokens.setdefault(group, {m: 0 for m in MODALITIES})
-            nv = int(vis.sum())
-            for m, k in (("vision", nv), ("text", vis.numel() - nv)):
+            nv, nt = int((vis & keep).sum()), int((~vis & keep).sum())
+            for m, k in (("vision", nv), ("text", nt)):
                 macs[m] += k * per_tok
             self._batch_tokens.setdefault(group, {m: 0 for m in MODALITIES})
             bt = self._batch_tokens[group]
-            bt["vision"], bt["text"] = max(bt["vision"], nv), max(bt["text"], vis.numel() - nv)
+            bt["vision"], bt["text"] = max(bt["vision"], nv), max(bt["text"], nt)
         return hook
 
     def run(self, model: nn.Module, calib: Iterable[dict[str, Any]]) -> Observation:

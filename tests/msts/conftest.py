@@ -37,3 +37,18 @@ def silenced_vlm():
         silence_block(model, 1)
         result = med(model, [inputs], levels=[2, 3, 4, 5])
     return model, inputs, result
+
+
+@pytest.fixture(scope="session")
+def random_bundled():
+    """A random model of the bundled architecture (small) and its processor, built here (no download)."""
+    from spikemllm.bench import minibench
+    from spikemllm.bench.prompts import prompt_text
+    from spikemllm.zoo.tiny_vlm import build_config, build_model, build_processor, train_tokenizer
+
+    items = minibench.build("train", n_per_task=6, seed=0)
+    tok = train_tokenizer([t for ex in items for t in (prompt_text(ex), " " + ex.answers[0])], vocab_size=300)
+    proc = build_processor(tok)
+    with one_thread():
+        model = build_model(build_config(tok, text_hidden=64, text_layers=2, vision_hidden=32, vision_layers=2)).eval()
+    return model, proc

@@ -8,22 +8,12 @@ import pytest
 import torch
 
 from spikemllm.bench import minibench
-from spikemllm.bench.prompts import prompt_text
 from spikemllm.cli.main import main
 from spikemllm.msts import med, plan
 from spikemllm.models import describe
 from spikemllm.msts.calib import calibration_from_examples, minibench_calibration
 from spikemllm.msts.sensitivity import scored_positions
-from spikemllm.zoo.tiny_vlm import IMAGE_TOKENS, build_config, build_model, build_processor, train_tokenizer
-
-
-@pytest.fixture(scope="module")
-def random_bundled():
-    items = minibench.build("train", n_per_task=6, seed=0)
-    tok = train_tokenizer([t for ex in items for t in (prompt_text(ex), " " + ex.answers[0])], vocab_size=300)
-    proc = build_processor(tok)
-    model = build_model(build_config(tok, text_hidden=64, text_layers=2, vision_hidden=32, vision_layers=2)).eval()
-    return model, proc
+from spikemllm.zoo.tiny_vlm import IMAGE_TOKENS
 
 
 def test_minibench_calibration_covers_every_task_and_counts_image_tokens(random_bundled):
