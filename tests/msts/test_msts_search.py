@@ -43,6 +43,21 @@ def test_search_beats_every_affordable_uniform_split_on_calibration(searched):
     assert checked >= 3  # includes the paper's Tv/Tt = 3/4 when it fits
 
 
+def test_search_is_never_worse_than_the_med_plan_and_shows_a_bounded_bar(searched, capsys):
+    from spikemllm.msts import plan
+
+    fp, inputs, r, alloc = searched
+    mm = spikemllm.describe(fp)
+    cfg = plan(r, 3.5, "med").to_config(r.base_config)
+    spk = spikemllm.convert(copy.deepcopy(fp), cfg, progress=False)
+    assert alloc.measured_kl <= kl_divergence(log_probs(fp, mm, [inputs]), log_probs(spk, mm, [inputs])) + 1e-12
+    a2, r2 = search(fp, [inputs], 3.5, rounds=1, progress=True)  # no MED curves needed
+    assert not r2.curves and a2.cost <= 3.5 + 1e-9
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    totals = {ln.split("/")[1].split()[0] for ln in bar if ln.startswith("search:") and "/" in ln}
+    assert totals and all(t.isdigit() for t in totals)  # a bar with a known total (tqdm then shows an ETA)
+
+
 def test_search_errors(silenced_vlm):
     fp, inputs, r = silenced_vlm
     with pytest.raises(ValueError, match="budget=1.5 is out of range for search; the levels are 2..5"):
