@@ -38,6 +38,7 @@ RG = {"method": ["rotation", "gptq"]}
 G64 = {"act_group_size": 64}
 PROJ_FP = {"ignore": ["lm_head", "re:multi_modal_projector"]}
 PG64 = {"weight_granularity": "per-group", "group_size": 64, "act_group_size": 64}
+PG32 = {"weight_granularity": "per-group", "group_size": 32, "act_group_size": 32}
 # name: (lever, config fields, plan, calibration items)
 ROWS: dict[str, tuple[str, dict[str, Any], str, int]] = {
     "rtn": ("RTN (plain baseline)", {}, "hand", 32),
@@ -46,13 +47,16 @@ ROWS: dict[str, tuple[str, dict[str, Any], str, int]] = {
     "rg": ("rotation + GPTQ", RG, "hand", 32),
     "rg_g64": ("+ act groups of 64", {**RG, **G64}, "hand", 32),
     "rg_g32": ("+ act groups of 32 (instead of 64)", {**RG, "act_group_size": 32}, "hand", 32),
+    "rg_g16": ("+ act groups of 16 (instead of 64)", {**RG, "act_group_size": 16}, "hand", 32),
     "rg_g64_clip": ("+ act clip 0.95", {**RG, **G64, "act_clip": 0.95}, "hand", 32),
     "rg_g64_ss": ("+ GPTQ weight-clip search (20 ratios)", {**RG, **G64, "method_options": {"gptq": {"scale_search": 20}}},
                   "hand", 32),
     "rg_g64_pg": ("+ per-group weights (64)", {**RG, **PG64}, "hand", 32),
+    "rg_pg32": ("+ per-group weights and act groups (32)", {**RG, **PG32}, "hand", 32),
     "rg_g64_projfp": ("+ float projector (outside the budget)", {**RG, **G64, **PROJ_FP}, "hand", 32),
     "rg_g64_c128": ("+ 128 calibration items (instead of 32)", {**RG, **G64}, "hand", 128),
     "rg_g64_med": ("rotation + GPTQ + groups 64, MED plan", {**RG, **G64}, "MED", 32),
+    "rg_pg32_med": ("rotation + GPTQ + per-group 32, MED plan", {**RG, **PG32}, "MED", 32),
     "T8_rtn": ("weights only (T=8): RTN", {}, "T8", 32),
     "T8_rg": ("weights only (T=8): rotation + GPTQ", RG, "T8", 32),
     "T8_rg_pg": ("weights only (T=8): rotation + GPTQ, per-group 64", {**RG, **PG64}, "T8", 32),

@@ -26,6 +26,7 @@ from ..report.measure import Setting, SettingResult
 
 RTN = "RTN"
 RECIPE_NAME = "rotation+GPTQ"
+SEARCH_CACHE_VERSION = 2  # bump when the search changes what it returns
 
 
 def baseline_settings() -> list[Setting]:
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         f"({time.time() - ts:.0f}s, {cache})")
 
     med_alloc = plan(result, hand, "med")
-    search_file = cache / f"search-{hand:.9f}-r{args.search_rounds}.json"
+    search_file = cache / f"search-v{SEARCH_CACHE_VERSION}-{hand:.9f}-r{args.search_rounds}.json"
     cached = read_cached(search_file)
     ts = time.time()
     if cached is None:
