@@ -42,8 +42,8 @@ def results_table(rows: Sequence[dict[str, Any]], tasks: Sequence[str]) -> Table
 
 def energy_table(rows: Sequence[dict[str, Any]]) -> Table:
     """pJ per LM token: FP16 dense vs spiking, compute and memory traffic in separate columns."""
-    head = ["setting", "FP16 compute", "spiking compute", "compute ratio", "FP16 memory", "spiking memory",
-            "FP16 total", "spiking total", "total ratio"]
+    head = ["setting", "FP16 compute pJ", "spiking compute pJ", "compute ratio", "FP16 memory pJ",
+            "spiking memory pJ", "FP16 total pJ", "spiking total pJ", "total ratio"]
     out = []
     for r in rows:
         e = r.get("energy") or {}

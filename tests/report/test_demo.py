@@ -127,7 +127,7 @@ def test_report_has_its_sections_a_real_table_and_existing_images(two_runs):
     for sec in ("results", "med-and-the-chosen-timesteps", "energy", "firing-rate-per-layer", "run"):
         assert sec in page.sections
     assert page.tables >= 3 and page.pre == 0  # results, energy, run metadata: HTML tables, no Markdown in <pre>
-    for col in ("method", "allocation", "budget (v/t)", "avg %", "spiking compute", "FP16 memory", "field"):
+    for col in ("method", "allocation", "budget (v/t)", "avg %", "spiking compute pJ", "FP16 memory pJ", "field"):
         assert col in page.th
     assert {Path(s).name for s in page.images} >= {"scores.png", "med.png", "timesteps.png", "firing_rate.png"}
     for src in page.images:
