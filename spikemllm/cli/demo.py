@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import SpikeConfig
 from ..report.measure import Setting, SettingResult
+from .options import add_seed, apply_seed
 
 
 def demo_settings() -> list[Setting]:
@@ -39,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
                    "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_seed(p, "the mini-benchmark's held-out items (0: the items the bundled model's scores refer to) and torch")
     return p
 
 
@@ -79,10 +81,10 @@ def run(args: argparse.Namespace) -> int:
     from .common import load_model
 
     t0 = time.time()
-    torch.manual_seed(0)
+    apply_seed(args.seed)
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
-    examples = load_examples(list(BENCHMARKS), "test", args.limit)
+    examples = load_examples(list(BENCHMARKS), "test", args.limit, seed=args.seed)
     print(f"[spikemllm demo] model={args.model}, {len(examples)} held-out items, {len(demo_settings())} settings",
           flush=True)
     results: list[SettingResult] = []

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import random
 import re
+from typing import Any
 
-__all__ = ["HelpFormatter", "plain", "add_seed", "apply_seed", "style_parser"]
+__all__ = ["HelpFormatter", "plain", "add_seed", "apply_seed", "seeded_calibration", "style_parser"]
 
 _RST_LITERAL = re.compile(r"``(.+?)``", flags=re.S)
 _RST_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj):`~?([^`]+)`")
@@ -35,9 +36,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if (default is None or default is False or default is argparse.SUPPRESS or not action.option_strings
                 or isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
             return text
-        if "%(default)" in text or re.search(r"\bdefault\b", text, flags=re.I):
+        shown = " ".join(str(x) for x in default) if isinstance(default, (list, tuple)) else str(default)
+        if "%(default)" in text or (re.search(r"\bdefault\b", text, flags=re.I) and shown.lower() in text.lower()):
             return text  # the help already says it in its own words
-        shown = " ".join(str(x) for x in default) if isinstance(default, (list, tuple)) else "%(default)s"
+        shown = shown.replace("%", "%%")
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
 
 
@@ -72,3 +74,16 @@ def apply_seed(seed: int) -> None:
     import torch
 
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def seeded_calibration(model: Any, config: Any, seed: int) -> list[dict[str, Any]] | None:
+    """The default calibration set drawn with ``seed`` when a method of ``config`` calibrates (smoothquant,
+    gptq), else None. Seed 0 gives exactly the set :func:`spikemllm.convert` draws on its own."""
+    from ..methods.base import get_method
+
+    if not any(get_method(m).needs_calibration for m in config.methods):
+        return None
+    from ..calibrate import default_calibration
+    from ..models import describe
+
+    return default_calibration(describe(model), seed=seed)
