@@ -14,6 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", default="bundled", help="'bundled', a local HF model folder or a spikemllm checkpoint")
     p.add_argument("--bench", default="textvqa,docvqa,ocrbench,scienceqa,mme", help="comma-separated names")
     p.add_argument("--config", help="SpikeConfig JSON: convert before evaluating (omit: evaluate as loaded)")
+    p.add_argument("--layout", default=None, metavar="FILE",
+                   help="JSON/YAML file naming the vision tower, projector, language model, blocks and image-token "
+                        "rule of a model no adapter knows (see spikemllm.models.layout)")
     p.add_argument("--mode", default=None, choices=["fused", "faithful", "fakequant"], help="override config.mode")
     p.add_argument("--data", help="root folder of the real datasets (one sub-folder per benchmark)")
     p.add_argument("--limit", type=int, default=None, help="items per benchmark")
@@ -56,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     apply_seed(args.seed)
     names = [b.strip() for b in args.bench.split(",") if b.strip()]
     model, proc = load_model(args.model)
+    if args.layout:
+        from ..models.layout import declare_layout
+
+        declare_layout(model, args.layout)
     if proc is None:
         raise ValueError(f"{args.model} has no processor/tokenizer saved beside it; save one with the model")
     cfg = SpikeConfig.from_json(args.config) if args.config else None
