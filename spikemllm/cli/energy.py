@@ -25,6 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("what to count (a workload by shape, or a converted model's real run)")
     src.add_argument("--workload", default="qwen2-vl-7b", choices=sorted(WORKLOADS), help="model shape to count")
+    src.add_argument("--hf-config", default=None, metavar="PATH",
+                     help="count the shape of a local model folder (or its config.json) instead of --workload")
     src.add_argument("--model", default=None,
                      help="'bundled', a model folder or 'tiny:<family>': convert it and count a real forward pass")
     src.add_argument("--config", default=None, help="SpikeConfig as JSON (file), used with --model")
@@ -84,10 +86,12 @@ def run(args: argparse.Namespace) -> int:
             counts = _counts_from_model(args)
             what = f"real run of {args.model} ({args.config or 'default SpikeConfig'})"
         else:
-            w = Workload(get_workload(args.workload), tv=args.tv, tt=args.tt, firing_rate_vision=args.firing_rate,
+            from .hw import _model_shape
+
+            w = Workload(_model_shape(args), tv=args.tv, tt=args.tt, firing_rate_vision=args.firing_rate,
                          firing_rate_text=args.firing_rate, output_tokens=args.output_tokens, kv_bits=args.kv_bits)
             counts = counts_from_workload(w, args.phase)
-            what = (f"workload {args.workload} by shape, phase {args.phase}, Tv/Tt {args.tv:g}/{args.tt:g}, "
+            what = (f"workload {args.hf_config or args.workload} by shape, phase {args.phase}, Tv/Tt {args.tv:g}/{args.tt:g}, "
                     f"firing rate {args.firing_rate:g} (expected counts)")
         opts = EnergyOptions(table=args.table, dense_op=args.dense_op, spike_ac=args.ac, offchip=args.offchip,
                              onchip=args.onchip, kv_bits=args.kv_bits)
