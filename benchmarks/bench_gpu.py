@@ -286,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     rows.append(run_row(name, shapes[name], setting, args, device, power, deadline))
                 except Exception as e:  # noqa: BLE001  (one failing row must not lose the others' figures)
-                    rows.append(Row(name, setting, "-", note=f"failed: {type(e).__name__}: {' '.join(str(e).split())[:160]}"))
+                    why = " ".join(str(e).split())[:160]
+                    rows.append(Row(name, setting, "-", note=f"failed: {type(e).__name__}: {why}"))
                     gc.collect()
                     if device.startswith("cuda"):
                         torch.cuda.empty_cache()
@@ -317,7 +318,8 @@ def _roofline(rows: list[Row], shapes: dict, device_name: str) -> None:
         from spikemllm.hardware.gpu import get_gpu
     except ImportError:
         return
-    spec_name = "h200" if "H200" in device_name else "a800" if ("A800" in device_name or "A100" in device_name) else None
+    spec_name = "h200" if "H200" in device_name else \
+        "a800" if ("A800" in device_name or "A100" in device_name) else None
     if spec_name is None:
         return
     spec = get_gpu(spec_name)

@@ -13,7 +13,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 pip_() { .venv/bin/python -m pip "$@" -c constraints.txt --disable-pip-version-check -q; }
-if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
+torch_ok() { .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)"; }
+if ! torch_ok 2>/dev/null; then
   say "installing torch 2.13.0, CPU build (about 200 MB: ~30 s from a local wheel cache, up to ~2.5 min over the" \
       "network; pip prints nothing meanwhile)"
   pip_ install torch==2.13.0

@@ -34,7 +34,8 @@ def test_dry_run_measures_every_row_and_spiking_modes_agree(tmp_path):
         assert r["prefill_tokens"] == 22 and r["decode_tokens"] == 4 and len(r["tokens"]) == 5
         assert r["prefill_s"] > 0 and r["decode_s"] > 0 and r["prefill_j"] is None
     for m in ("2b", "7b"):
-        fused, faithful = (next(r for r in rows if r["model"] == m and r["setting"] == s) for s in ("fused", "faithful"))
+        fused, faithful = (next(r for r in rows if r["model"] == m and r["setting"] == s)
+                           for s in ("fused", "faithful"))
         assert fused["tokens"] == faithful["tokens"] and "same 5 tokens as fused" in faithful["note"]
         assert fused["convert_s"] is not None and fused["dtype"] == "bfloat16"
     table = [ln for ln in p.stdout.splitlines() if ln.startswith("| 2b") or ln.startswith("| 7b")]

@@ -57,8 +57,10 @@ def _textvqa(root: Path, n: int = 3) -> None:
     path.parent.mkdir(parents=True)
     image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     pq.write_table(pa.table({
-        "question_id": pa.array(list(range(n))), "question": pa.array([f"what is written on sign {i}?" for i in range(n)]),
-        "answers": pa.array([["stop"] * 10 for _ in range(n)]), "image": pa.array([png(i) for i in range(n)], image_type),
+        "question_id": pa.array(list(range(n))),
+        "question": pa.array([f"what is written on sign {i}?" for i in range(n)]),
+        "answers": pa.array([["stop"] * 10 for _ in range(n)]),
+        "image": pa.array([png(i) for i in range(n)], image_type),
     }), path)
 
 

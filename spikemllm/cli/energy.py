@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
             w = Workload(_model_shape(args), tv=args.tv, tt=args.tt, firing_rate_vision=args.firing_rate,
                          firing_rate_text=args.firing_rate, output_tokens=args.output_tokens, kv_bits=args.kv_bits)
             counts = counts_from_workload(w, args.phase)
-            what = (f"workload {args.hf_config or args.workload} by shape, phase {args.phase}, Tv/Tt {args.tv:g}/{args.tt:g}, "
-                    f"firing rate {args.firing_rate:g} (expected counts)")
+            what = (f"workload {args.hf_config or args.workload} by shape, phase {args.phase}, "
+                    f"Tv/Tt {args.tv:g}/{args.tt:g}, firing rate {args.firing_rate:g} (expected counts)")
         opts = EnergyOptions(table=args.table, dense_op=args.dense_op, spike_ac=args.ac, offchip=args.offchip,
                              onchip=args.onchip, kv_bits=args.kv_bits)
         rep = energy_report(counts, opts)

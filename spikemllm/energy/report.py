@@ -95,7 +95,8 @@ class EnergyReport:
                   f"{'FP16 uJ':>10}{'SNN uJ':>10}{'FP16+mem':>10}{'SNN+mem':>10}"
             lines += [hdr, "-" * len(hdr)]
             for r in self.rows:
-                lines.append(f"{fit_name(r.layer, w - 1):<{w}}{r.modality:<7}{r.macs:>11.3e}{r.acs:>11.3e}{r.firing_rate:>6.3f}"
+                lines.append(f"{fit_name(r.layer, w - 1):<{w}}{r.modality:<7}{r.macs:>11.3e}{r.acs:>11.3e}"
+                             f"{r.firing_rate:>6.3f}"
                              f"{r.timesteps:>5.2g}{r.dense_compute / 1e6:>10.3g}{r.spike_compute / 1e6:>10.3g}"
                              f"{(r.dense_compute + r.dense_memory) / 1e6:>10.3g}"
                              f"{(r.spike_compute + r.spike_memory) / 1e6:>10.3g}")

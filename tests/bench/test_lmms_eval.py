@@ -95,8 +95,9 @@ def _rec(task, uid, score, category=None, group=None, answers=("yes",), predicti
 
 
 def test_mme_sums_acc_and_acc_plus_per_subtask_and_splits_cognition():
-    recs = [_rec("mme", "a1", 1.0, "existence", "existence/img1"), _rec("mme", "a2", 1.0, "existence", "existence/img1"),
-            _rec("mme", "b1", 1.0, "existence", "existence/img2"), _rec("mme", "b2", 0.0, "existence", "existence/img2"),
+    ex = "existence"
+    recs = [_rec("mme", "a1", 1.0, ex, f"{ex}/img1"), _rec("mme", "a2", 1.0, ex, f"{ex}/img1"),
+            _rec("mme", "b1", 1.0, ex, f"{ex}/img2"), _rec("mme", "b2", 0.0, ex, f"{ex}/img2"),
             _rec("mme", "c1", 0.0, "code_reasoning", "code_reasoning/x"),
             _rec("mme", "c2", 0.0, "code_reasoning", "code_reasoning/x")]
     res, samples = lmms_results({"records": recs}, model="m", log_samples=True)
