@@ -30,7 +30,7 @@ if .venv/bin/python -c "import spikemllm" 2>/dev/null; then
   say "updating spikemllm ${spec} (seconds: its dependencies are already there)"
 else
   say "installing spikemllm ${spec} and its dependencies: transformers, accelerate, safetensors, tokenizers," \
-      "pyarrow, matplotlib, scikit-learn, pillow, tqdm${extras:+, extras ${extras}} (~1-2 min)"
+      "pyarrow, matplotlib, scikit-learn, pillow, tqdm${extras:+, extras ${extras}} (~1.5-2.5 min)"
 fi
 pip_ install -e "$spec"
 if [[ "$extras" == *dev* ]]; then
