@@ -5,6 +5,7 @@ import argparse
 import time
 
 from ..config import SpikeConfig
+from .options import add_seed, apply_seed, seeded_calibration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -14,6 +15,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--config", help="SpikeConfig JSON file (default: TC-LIF, Tv/Tt=3/4, W4, RTN)")
     p.add_argument("--out", required=True, help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--layout", default=None, metavar="FILE",
+                   help="JSON/YAML file naming the vision tower, projector, language model, blocks and image-token "
+                        "rule of a model no adapter knows (see spikemllm.models.layout)")
+    add_seed(p, "the default calibration set of methods that calibrate (smoothquant, gptq)")
     return p
 
 
@@ -30,9 +35,14 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     print(f"[spikemllm] loading {args.model}", flush=True)
     model, proc = load_model(args.model)
+    if args.layout:
+        from ..models.layout import declare_layout
+
+        declare_layout(model, args.layout)
     print(f"[spikemllm] converting ({cfg.coder}, T={cfg.timesteps}, W{cfg.weight_bits}, method={cfg.method})",
           flush=True)
-    convert(model, cfg, progress=True)
+    apply_seed(args.seed)
+    convert(model, cfg, seeded_calibration(model, cfg, args.seed), progress=True)
     out = save(model, args.out, overwrite=args.overwrite, tokenizer=proc)
     print(f"[spikemllm] saved {out} in {time.time() - t0:.1f}s")
     return 0

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..config import SpikeConfig
 from ..report.measure import Setting, SettingResult
+from .options import add_seed, apply_seed
 
 RTN = "RTN"
 RECIPE_NAME = "rotation+GPTQ"
@@ -68,13 +69,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="folder for results.json, plots, report.html and cache/")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, default=12)
-    p.add_argument("--seed", type=int, default=0, help="seed of the calibration items and of torch (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
                    "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
     p.add_argument("--recipe-calib", default=None,
                    help="items the recipe's GPTQ calibrates on (default: minibench:32, train split)")
     p.add_argument("--search-rounds", type=int, default=2, help="local re-planning rounds of the search (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_seed(p, "the mini-benchmark's held-out items (0: the items the bundled model's scores refer to), the "
+                "recipe's calibration items and torch; the budget unit's calibration set stays seed 0")
     return p
 
 
@@ -92,18 +94,18 @@ def run(args: argparse.Namespace) -> int:
     from .common import load_model
 
     t0 = time.time()
-    torch.manual_seed(args.seed)
+    apply_seed(args.seed)
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     progress = not args.quiet
-    examples = load_examples(list(BENCHMARKS), "test", args.limit)
+    examples = load_examples(list(BENCHMARKS), "test", args.limit, seed=args.seed)
     fp, proc = load_model(args.model)
     fresh = lambda: (copy.deepcopy(fp), proc)  # noqa: E731  (every row starts from the untouched float model)
     say = lambda s: print(f"[spikemllm demo] {s}", flush=True)  # noqa: E731
     say(f"model={args.model}, {len(examples)} held-out items ({len(examples) // len(BENCHMARKS)} per task)")
 
     # The budget unit's calibration set: also where MED is read and the search measures.
-    ref = calibration_set(REFERENCE_CALIB, fp, proc, seed=args.seed)
+    ref = calibration_set(REFERENCE_CALIB, fp, proc)
     result = med(fp, ref, config=RECIPE, sensitivity=False)
     price = Pricer(result.macs, REFERENCE_CALIB)
     hand = price(RECIPE.replace(timesteps={"vision": 3, "text": 4})).value
@@ -186,7 +188,7 @@ def _meta(args: argparse.Namespace, n_items: int, rec: Any, key: str, recipe_cal
 
     return {"date": datetime.datetime.now().isoformat(timespec="seconds"),
             "command": " ".join(["spikemllm", *sys.argv[1:]]) if sys.argv[0].endswith(("spikemllm", "main.py"))
-            else "spikemllm demo", "model": args.model, "items": f"{n_items} (test split, seed 0)",
+            else "spikemllm demo", "model": args.model, "items": f"{n_items} (test split, seed {args.seed})",
             "seed": args.seed, "recipe config": RECIPE.to_json().replace("\n", " "),
             "recipe calibration": f"{recipe_calib} (train split), cache key {key}, "
                                   + ("reused" if rec.reused else "built this run"),

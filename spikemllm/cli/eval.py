@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .options import add_seed, apply_seed
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a model (optionally converted with --config) on benchmarks",
@@ -13,19 +15,30 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", default="bundled", help="'bundled', a local HF model folder or a spikemllm checkpoint")
     p.add_argument("--bench", default="textvqa,docvqa,ocrbench,scienceqa,mme", help="comma-separated names")
     p.add_argument("--config", help="SpikeConfig JSON: convert before evaluating (omit: evaluate as loaded)")
+    p.add_argument("--layout", default=None, metavar="FILE",
+                   help="JSON/YAML file naming the vision tower, projector, language model, blocks and image-token "
+                        "rule of a model no adapter knows (see spikemllm.models.layout)")
     p.add_argument("--mode", default=None, choices=["fused", "faithful", "fakequant"], help="override config.mode")
     p.add_argument("--data", help="root folder of the real datasets (one sub-folder per benchmark)")
     p.add_argument("--limit", type=int, default=None, help="items per benchmark")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=12)
-    p.add_argument("--json", default=None, help="write the result JSON here")
+    p.add_argument("--json", default=None, help="write the result JSON here (spikemllm's own layout)")
+    out = p.add_argument_group("lmms-eval layout (to diff against lmms-eval runs)")
+    out.add_argument("--output-path", default=None, metavar="DIR",
+                     help="write DIR/<model>/<date>_results.json with lmms-eval's keys and task names "
+                          "(textvqa_val, docvqa_val, ocrbench, scienceqa_img, mme)")
+    out.add_argument("--log-samples", action="store_true",
+                     help="also write DIR/<model>/<date>_samples_<task>.jsonl, one line per item (needs "
+                          "--output-path)")
+    add_seed(p, "the generated mini-benchmark's items (ignored with --data) and torch")
     p.add_argument("--calib", default=None,
                    help="calibration set that defines the budget unit (MAC-weighted average timesteps over its "
                         "tokens): give the one `spikemllm med --calib` used (default: minibench:20, or random:8 "
                         "without an image processor, as med)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
                    "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
@@ -40,9 +53,21 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    if args.log_samples and not args.output_path:
+        from ..errors import ConfigError
+
+        raise ConfigError("--log-samples writes next to the results file: give --output-path DIR as well")
+    import time
+
+    start = time.perf_counter()
     torch.set_num_threads(max(1, args.threads))
+    apply_seed(args.seed)
     names = [b.strip() for b in args.bench.split(",") if b.strip()]
     model, proc = load_model(args.model)
+    if args.layout:
+        from ..models.layout import declare_layout
+
+        declare_layout(model, args.layout)
     if proc is None:
         raise ValueError(f"{args.model} has no processor/tokenizer saved beside it; save one with the model")
     cfg = SpikeConfig.from_json(args.config) if args.config else None
@@ -57,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
     if spiking:
         with collect_stats(model) as stats:
             res = run_benchmark(model, proc, names, limit=args.limit, data=args.data, batch_size=args.batch_size,
-                                max_new_tokens=args.max_new_tokens, progress=not args.quiet)
+                                max_new_tokens=args.max_new_tokens, progress=not args.quiet,
+                                seed=args.seed, log_samples=args.log_samples)
         res["cost"] = cost_summary(stats)
         res["cost"]["budget"] = budget.to_dict()
     else:
         res = run_benchmark(model, proc, names, limit=args.limit, data=args.data, batch_size=args.batch_size,
-                            max_new_tokens=args.max_new_tokens, progress=not args.quiet)
+                            max_new_tokens=args.max_new_tokens, progress=not args.quiet, seed=args.seed,
+                            log_samples=args.log_samples)
     import os
 
     if int(os.environ.get("RANK", "0")) == 0:
@@ -76,6 +103,15 @@ def run(args: argparse.Namespace) -> int:
 
             save_json(res, Path(args.json))
             print(f"wrote {args.json}")
+        if args.output_path:
+            from ..bench.lmms_eval import write_lmms_eval
+
+            model_args = f"pretrained={args.model}" + (f",config={args.config}" if args.config else "")
+            paths = write_lmms_eval(res, args.output_path, model=args.model, log_samples=args.log_samples,
+                                    model_args=model_args, limit=args.limit, batch_size=args.batch_size,
+                                    device=str(next(model.parameters()).device), seed=args.seed,
+                                    start_time=start)
+            print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
