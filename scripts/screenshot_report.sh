@@ -2,7 +2,8 @@
 # Render a report in a real browser (headless Chromium) and save a screenshot: a check that the page loads,
 # its images resolve and its tables lay out. Debian: `apt-get update && apt-get install -y chromium`.
 #
-#   bash scripts/screenshot_report.sh [REPORT_HTML] [OUT_PNG]      # defaults: runs/demo/report.html, <folder>/report.png
+#   bash scripts/screenshot_report.sh [REPORT_HTML] [OUT_PNG]
+#   (defaults: runs/demo/report.html and report.png beside it)
 #
 # Exits 0 with a message (and no screenshot) where Chromium is not installed.
 set -euo pipefail

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     clash = [n for n in OUTPUTS if (out / n).exists()]
     if clash and not args.overwrite:
-        raise FileExistsError(f"--out {out} already holds {', '.join(clash)}; pass --overwrite or choose another folder")
+        raise FileExistsError(f"--out {out} already holds {', '.join(clash)}; pass --overwrite or choose another "
+                              "folder")
     levels = None
     if args.strategy == "search":
         if args.levels:
@@ -115,6 +116,6 @@ def _print_summary(result: Any, alloc: Any, calib_spec: str) -> None:
         has = {m: result.macs.get(g, {}).get(m, 0) > 0 for m in ("vision", "text")}
         tv, tt = (t.get(m, "-") if has[m] else "-" for m in ("vision", "text"))
         print(f"{g:<10} {fmt(c.get('vision')):>8} {fmt(c.get('text')):>8} {tv:>3} {tt:>3}")
-    print(f"budget {alloc.budget:g}, cost {alloc.cost:.4f} ({UNIT if alloc.weighting == 'macs' else alloc.weighting + '-weighted average timesteps'}, "
-          f"{calib_spec}), strategy {alloc.strategy}"
+    unit = UNIT if alloc.weighting == "macs" else f"{alloc.weighting}-weighted average timesteps"
+    print(f"budget {alloc.budget:g}, cost {alloc.cost:.4f} ({unit}, {calib_spec}), strategy {alloc.strategy}"
           + ("" if alloc.measured_kl is None else f", KL to FP {alloc.measured_kl:.3e}"))

@@ -225,7 +225,8 @@ def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: 
     lo_c, hi_c = budget_range(result.coder, result.signed)
     for name, v in (("t_min", t_min), ("t_max", t_max)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo_c <= v <= hi_c):
-            raise ValueError(f"{name}={v!r} is out of range; allowed: integers {lo_c}..{hi_c} for coder {result.coder!r}")
+            raise ValueError(f"{name}={v!r} is out of range; allowed: integers {lo_c}..{hi_c} for coder "
+                             f"{result.coder!r}")
     t_max = hi_c if t_max is None else t_max
     if t_min > t_max:
         raise ValueError(f"t_min={t_min} > t_max={t_max}; allowed: t_min <= t_max")
@@ -247,7 +248,8 @@ def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: 
         if total(cand) < total(best) - 1e-15:
             best = cand
     timesteps = _fill_groups(result, best, b)
-    return Allocation(strategy=strategy, budget=b, weighting=weighting, timesteps=timesteps, cost=plan_cost(result, best, weighting),
+    return Allocation(strategy=strategy, budget=b, weighting=weighting, timesteps=timesteps,
+                      cost=plan_cost(result, best, weighting),
                       predicted_loss=total(best), weights={g: {m: w[(g2, m)] for g2, m in w if g2 == g}
                                                            for g in {g for g, _ in w}})
 

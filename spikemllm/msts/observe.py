@@ -63,7 +63,8 @@ def _split(ctx: _Context, lead: torch.Size, region_is_vision: bool) -> tuple[tor
         n *= d
     if region_is_vision:
         return torch.ones(n, dtype=torch.bool), None
-    vis = ctx.vision.reshape(-1) if ctx.vision is not None and ctx.vision.numel() == n else torch.zeros(n, dtype=torch.bool)
+    fits = ctx.vision is not None and ctx.vision.numel() == n
+    vis = ctx.vision.reshape(-1) if fits else torch.zeros(n, dtype=torch.bool)
     valid = ctx.valid.reshape(-1) if ctx.valid is not None and ctx.valid.numel() == n else None
     return vis, valid
 
@@ -79,7 +80,8 @@ class Observer:
                 if mm.num_layers(kind) == 0:
                     continue
                 for i, block in enumerate(mm.layers(kind)):
-                    self._handles.append(block.register_forward_hook(self._block_hook(f"{kind}.{i}", kind), with_kwargs=True))
+                    hook = self._block_hook(f"{kind}.{i}", kind)
+                    self._handles.append(block.register_forward_hook(hook, with_kwargs=True))
         for name, lin in linears.items():
             vis_region = mm.region_of(name) in ("vision", "projector")
             self._handles.append(lin.register_forward_pre_hook(self._linear_hook(group_of(mm, name), lin, vis_region)))

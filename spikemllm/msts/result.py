@@ -94,7 +94,8 @@ class MEDResult:
     # --- serialisation ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["curves"] = {g: {m: {str(t): v for t, v in c.items()} for m, c in cm.items()} for g, cm in self.curves.items()}
+        d["curves"] = {g: {m: {str(t): v for t, v in c.items()} for m, c in cm.items()}
+                       for g, cm in self.curves.items()}
         d["med"] = {"lm": self.med("lm"), "lm_score": self.med_score("lm")}  # derived, for readers of the JSON
         return d
 

@@ -32,7 +32,8 @@ def publish(out: Path, results: Sequence[SettingResult], examples: Sequence[Any]
     write_json(out / "results.json", {"settings": rows, "med": med_result.to_dict(), "plans": plans, "meta": meta})
     ex = examples[0]
     answers = {r["name"]: next((x["prediction"] for x in r["records"] if x["uid"] == ex.uid), "") for r in rows}
-    present = {g: {m: med_result.macs.get(g, {}).get(m, 0) > 0 for m in ("vision", "text")} for g in med_result.groups()}
+    present = {g: {m: med_result.macs.get(g, {}).get(m, 0) > 0 for m in ("vision", "text")}
+               for g in med_result.groups()}
     img = {
         "scores": plot_scores(rows, tasks, out)[0],
         "firing": plot_firing(rows, out)[0],

@@ -35,7 +35,8 @@ class Table:
         out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in self.header) + "</tr>"]
         for i, row in enumerate(self.rows):
             if i in self.groups:
-                out.append(f"<tr class='group'><td colspan='{len(self.header)}'>{html.escape(self.groups[i])}</td></tr>")
+                cap = html.escape(self.groups[i])
+                out.append(f"<tr class='group'><td colspan='{len(self.header)}'>{cap}</td></tr>")
             out.append("<tr>" + "".join(f"<td class='num'>{html.escape(c)}</td>" if j in num
                                         else f"<td>{html.escape(c)}</td>" for j, c in enumerate(row)) + "</tr>")
         out.append("</table>")
@@ -81,8 +82,8 @@ def write_report(path: Path, title: str, sections: Sequence[Section], meta: dict
              f"<style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
     if intro:
         parts.append(f"<p>{html.escape(intro)}</p>")
-    parts.append("<nav>" + " · ".join(f"<a href='#{html.escape(s.anchor or _slug(s.title))}'>{html.escape(s.title)}</a>"
-                                      for s in sections) + "</nav>")
+    links = [f"<a href='#{html.escape(s.anchor or _slug(s.title))}'>{html.escape(s.title)}</a>" for s in sections]
+    parts.append("<nav>" + " · ".join(links) + "</nav>")
     parts += [s.to_html(root) for s in sections]
     if meta:
         rows = [[str(k), v if isinstance(v, str) else repr(v)] for k, v in meta.items()]
