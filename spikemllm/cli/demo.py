@@ -13,6 +13,10 @@ from ..config import SpikeConfig
 from ..report.measure import Setting, SettingResult
 
 
+OUTPUTS = ("results.json", "report.html", "scores.png", "scores.svg", "firing_rate.png", "firing_rate.svg",
+           "example.png", "example.svg")
+
+
 def demo_settings() -> list[Setting]:
     w4 = dict(weight_bits=4, method="rtn")
     return [
@@ -33,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description=__doc__.splitlines()[0])
     p.add_argument("--model", default="bundled", help="'bundled' (default) or a local VLM folder")
     p.add_argument("--limit", type=int, default=None, help="items per task (default: the mini-benchmark demo size)")
-    p.add_argument("--out", default="runs/demo", help="folder for results.json, plots and report.html")
+    p.add_argument("--out", default="runs/demo", help="folder for results.json, plots and report.html (a previous "
+                   "demo's outputs there are replaced whole when this run completes)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=12)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
@@ -69,6 +74,23 @@ def table(results: list[SettingResult], tasks: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..runfolder import RunFolder
+    from .common import model_inputs
+
+    t0 = time.time()
+    torch.manual_seed(0)
+    torch.set_num_threads(max(1, args.threads))
+    # This run owns --out until it ends; its outputs replace the previous demo's only once all are written.
+    with RunFolder(args.out, command="demo", config=vars(args), inputs=model_inputs(args.model), overwrite=True,
+                   known_outputs=OUTPUTS) as run:
+        _run(args, run.path, t0)
+    out = Path(args.out)
+    print(f"\n[spikemllm demo] wrote {out / 'report.html'} and {out / 'results.json'} in {time.time() - t0:.0f}s")
+    return 0
+
+
+def _run(args: argparse.Namespace, out: Path, t0: float) -> None:
+    """The demo itself, writing every output into ``out`` (the run's staging folder)."""
     from ..bench import load_examples
     from ..bench.example import BENCHMARKS
     from ..bench.harness import evaluate
@@ -78,10 +100,6 @@ def run(args: argparse.Namespace) -> int:
     from ..report.plots import plot_example, plot_firing, plot_scores
     from .common import load_model
 
-    t0 = time.time()
-    torch.manual_seed(0)
-    torch.set_num_threads(max(1, args.threads))
-    out = Path(args.out)
     examples = load_examples(list(BENCHMARKS), "test", args.limit)
     print(f"[spikemllm demo] model={args.model}, {len(examples)} held-out items, {len(demo_settings())} settings",
           flush=True)
@@ -107,7 +125,5 @@ def run(args: argparse.Namespace) -> int:
     notes = [f"{r.setting.name}: {r.setting.note}" for r in results if r.setting.note]
     notes.append("Scores: TextVQA/DocVQA/ScienceQA in %, OCRBench on its /1000 scale, MME as the sum of acc+acc+ "
                  "over subtasks; avg % is the mean of normalised scores. avg T is weighted by each layer's MACs.")
-    report = write_report(out / "report.html", "spikemllm demo: bundled VLM, FP vs spiking", md, images, notes,
-                          {"model": args.model, "items": len(examples), "seconds": round(time.time() - t0, 1)})
-    print(f"\n[spikemllm demo] wrote {report} and {out / 'results.json'} in {time.time() - t0:.0f}s")
-    return 0
+    write_report(out / "report.html", "spikemllm demo: bundled VLM, FP vs spiking", md, images, notes,
+                 {"model": args.model, "items": len(examples), "seconds": round(time.time() - t0, 1)})

@@ -26,7 +26,6 @@ def write_report(path: Path, title: str, table_md: str, images: Sequence[Path], 
     if meta:
         parts.append("<h3>Run</h3><pre>" + html.escape("\n".join(f"{k}: {v}" for k, v in meta.items())) + "</pre>")
     parts.append("</body></html>")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from ..atomic import atomic_write_text
+
+    return atomic_write_text(path, "\n".join(parts))
