@@ -99,10 +99,10 @@ class Manifest(BaseModel):
 def _first_errors(e: ValidationError, n: int = 3) -> str:
     parts = []
     for err in e.errors()[:n]:
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        loc = ".".join(str(x) if str(x).isprintable() else repr(x) for x in err["loc"]) or "(top level)"
         parts.append(f"lacks {loc}" if err["type"] == "missing" else f"{loc}: {err['msg']}")
     more = f" (+{e.error_count() - n} more)" if e.error_count() > n else ""
-    return "; ".join(parts) + more
+    return "; ".join(parts).replace("\n", "\\n") + more
 
 
 def parse_manifest(data: Any, where: str | Path = "manifest.json") -> Manifest:

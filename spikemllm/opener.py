@@ -7,7 +7,7 @@ against it first and fail fast); :func:`open_model` loads it:
 * a folder with ``manifest.json``: a checkpoint written by :func:`spikemllm.save`, loaded by
   :func:`spikemllm.load` (converted, bit-identical to what was saved);
 * a folder with ``config.json``: a Hugging Face model, loaded by the class its config names
-  (``architectures``), else by the first Auto class that fits.
+  (``architectures``), else (no such entry) by the first Auto class that loads it cleanly.
 
 A transformers load that reports any missing, unexpected or mismatched weight is an error, never a
 randomly initialised model: a checkpoint of another kind, a truncated export or a folder whose weights do
@@ -95,10 +95,10 @@ def _open_hf(p: Path) -> nn.Module:
     from .jsonio import read_json
 
     cfg = read_json(p / "config.json", CheckpointError, "a transformers config")
-    arch = cfg.get("architectures") or [] if isinstance(cfg, dict) else []
-    if not isinstance(arch, list):
-        arch = []
-    names = [a for a in arch if isinstance(a, str) and hasattr(transformers, a)] + list(AUTO_CLASSES)
+    arch = cfg.get("architectures") if isinstance(cfg, dict) else None
+    declared = [a for a in arch if isinstance(a, str) and hasattr(transformers, a)] if isinstance(arch, list) else []
+    # The class the folder was saved from is the one to load it with; the Auto classes only guess.
+    names = declared[:1] or list(AUTO_CLASSES)
     errors: dict[str, list[str]] = {}
     for name in dict.fromkeys(names):
         try:

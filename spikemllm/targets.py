@@ -81,6 +81,23 @@ def run_marker(folder: Path) -> dict | None:
     return m if isinstance(m, dict) and m.get("format") == RUN_FORMAT else None
 
 
+def _listed(folder: Path, record: str) -> set[str] | None:
+    """Top-level names of the files a manifest.json / run.json lists under "files" (None: unreadable)."""
+    try:
+        doc = json.loads((folder / record).read_text(encoding="utf-8"))
+        files = doc.get("files") if isinstance(doc, dict) else None
+        return {str(k).split("/")[0] for k in files} if isinstance(files, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _strangers(folder: Path, entries: list[str], record: str, own: tuple[str, ...]) -> list[str]:
+    """Entries of an output folder that its record does not list: files a user put there, which a replacement
+    would delete."""
+    listed = _listed(folder, record)
+    return sorted(e for e in entries if e not in own and (listed is None or e not in listed))
+
+
 def check_target(target: str | os.PathLike, *, kind: Kind, inputs: Iterable[str | os.PathLike | None] = (),
                  overwrite: bool = False, what: str | None = None, command: str | None = None,
                  known_outputs: Iterable[str] = ()) -> Path:
@@ -124,6 +141,10 @@ def check_target(target: str | os.PathLike, *, kind: Kind, inputs: Iterable[str 
             found = "a manifest.json of another format" if (t / "manifest.json").is_file() else "no manifest.json"
             raise OutputError(f"{what} exists and is not a spikemllm checkpoint ({found}; it holds {_listing(t)}); "
                               "refusing to replace it: choose another folder or remove it yourself")
+        extra = _strangers(t, entries, "manifest.json", ("manifest.json",))
+        if extra:
+            raise OutputError(f"{what} is a spikemllm checkpoint but also holds {', '.join(extra[:6])}, which its "
+                              "manifest does not list; refusing to delete them: move them out or choose another folder")
         desc = "a spikemllm checkpoint"
     else:
         marker = run_marker(t)
@@ -132,6 +153,11 @@ def check_target(target: str | os.PathLike, *, kind: Kind, inputs: Iterable[str 
             if command is not None and owner not in (None, command):
                 raise OutputError(f"{what} holds the outputs of a `spikemllm {owner}` run; refusing to replace "
                                   f"them with a `{command}` run: choose another folder")
+            extra = _strangers(t, entries, "run.json", ("run.json", RUN_MARKER))
+            if extra:
+                raise OutputError(f"{what} is a spikemllm run folder but also holds {', '.join(extra[:6])}, which its "
+                                  "run.json does not list; refusing to delete them: move them out or choose another "
+                                  "folder")
         else:
             known = set(known_outputs)
             foreign = sorted(set(entries) - known)

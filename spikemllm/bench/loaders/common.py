@@ -148,9 +148,9 @@ def read_rows(files: list[Path], required: tuple[str, ...], dataset: str, expect
                 for row in batch.to_pylist():
                     yield Record(f, index, row)
                     index += 1
-        except (pa.ArrowException, OSError) as e:
-            if isinstance(e, LayoutError):
-                raise
+        except DataError:
+            raise
+        except (pa.ArrowException, OSError, ValueError) as e:  # corrupt pages, bad UTF-8 in a string column, ...
             raise DataError(f"{f} cannot be read as parquet (at record {index}): {' '.join(str(e).split())}") \
                 from None
 
