@@ -52,9 +52,9 @@ def kills(work: Path, points: int) -> None:
 def writers(work: Path) -> None:
     from reliability_concurrency import hammer_save_json, two_run_writers
 
-    e, t = hammer_save_json(work / "r.json", calls=2000)
+    e, t = hammer_save_json(work / "json" / "r.json", calls=2000)
     print(f"bench.runner.save_json, 2 threads x 2000 writes + 1 reader: {e} errors, {t} torn reads")
-    r = two_run_writers(work / "run")
+    r = two_run_writers(work / "runs" / "run")
     print(f"two processes, one run folder: A exit {r['a_rc']}, B refused: {r['b_refused']} ({r['b_message']}); "
           f"outputs consistent (A's 3 files, run.json lists them): {r['consistent']}; leftovers beside the "
           f"folder: {r['leftovers']}")

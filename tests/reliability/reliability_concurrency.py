@@ -15,6 +15,7 @@ def hammer_save_json(path: Path, calls: int = 1000) -> tuple[int, int]:
     returns (writer errors, torn reads). The old fixed ``.tmp`` name gave hundreds of both."""
     from spikemllm.bench.runner import save_json
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     save_json({"writer": -1, "payload": []}, path)
     errors, torn = [0], [0]
     done = threading.Event()
@@ -68,6 +69,7 @@ def two_run_writers(out: Path, timeout: float = 120.0) -> dict:
     from spikemllm.errors import OutputError
     from spikemllm.runfolder import RunFolder
 
+    out.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[2]),
                                                                    os.environ.get("PYTHONPATH", "")] if p)}
     a = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

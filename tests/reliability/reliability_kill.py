@@ -5,7 +5,8 @@ overwrites A with checkpoint B and is killed with SIGKILL:
 
 * at the k-th file-system event of the save (an audit hook counts every open, mkdir, chmod, scandir, rename,
   remove and rmdir; the kill happens before event k executes), for points spread evenly from the first event
-  to the last; and
+  to the last, plus the rename that publishes the new folder (the old one is then aside, the target missing);
+  and
 * after random delays within the duration of a save (these land inside the safetensors write too).
 
 After each kill the worker loads the target (which recovers what the kill left) and checks it is
@@ -132,9 +133,11 @@ def _worker(work: Path, points: int) -> dict:
     n_events, rename_in = count["events"], count["rename_in"]
     n_timed = max(2, points // 6)
     n_event = points - n_timed
-    event_points = sorted({round(1 + i * (n_events - 1) / max(1, n_event - 1)) for i in range(n_event)})
+    # evenly spread, plus the one kill that lands between the two renames (old aside, new not yet in)
+    event_points = sorted({round(1 + i * (n_events - 1) / max(1, n_event - 1)) for i in range(n_event)} | {rename_in})
     rng = random.Random(0)
-    plan = [("event", k) for k in event_points] + [("timed", rng.uniform(0, 0.8 * save_seconds)) for _ in range(n_timed)]
+    plan = [("event", k) for k in event_points]
+    plan += [("timed", rng.uniform(0, 0.8 * save_seconds)) for _ in range(n_timed)]
     results = []
     for kind, at in plan:
         reset()

@@ -103,8 +103,9 @@ class Record:
 
     def image(self, key: str, base: Path) -> Image.Image:
         """The record's image, as an RGB PIL image (see :func:`decode_image`)."""
+        cell = self._get(key)
         try:
-            return decode_image(self._get(key), base)
+            return decode_image(cell, base)
         except DataError as e:
             raise self.error(f"field {key!r}: {e}") from None
 
@@ -161,7 +162,7 @@ def _open_image(source: Any, what: str) -> Image.Image:
             im.load()  # decode now: a truncated or corrupt file fails here, not in the middle of a run
             return im.convert("RGB")
     except Exception as e:  # noqa: BLE001  (PIL raises many types on malformed data; each means "not an image")
-        raise DataError(f"{what} is not a readable image ({type(e).__name__}: {' '.join(str(e).split())[:200]})") \
+        raise DataError(f"{what}: not a readable image ({type(e).__name__}: {' '.join(str(e).split())[:200]})") \
             from None
 
 
