@@ -91,14 +91,24 @@ def summarize(records: list[Record]) -> dict[str, Any]:
     return {"tasks": tasks, "average": average, "n": len(records)}
 
 
+def sample_fields(processor_or_tokenizer: Any, ex: Example, prompt_fn: PromptFn = default_prompt) -> dict[str, Any]:
+    """What a per-sample log needs beyond the score: the exact prompt, the gold answers and the item
+    without its image (lmms-eval's ``input``, ``target`` and ``doc``)."""
+    doc = {"uid": ex.uid, "question": ex.question, "answers": list(ex.answers), "category": ex.category,
+           "choices": ex.choices, "group": ex.group, **{k: v for k, v in ex.meta.items() if k not in ("image",)}}
+    return {"input": prompt_fn(processor_or_tokenizer, ex), "answers": list(ex.answers), "doc": doc}
+
+
 def evaluate(model: torch.nn.Module, processor_or_tokenizer: Any, examples: list[Example], *,
              batch_size: int = 8, max_new_tokens: int = 16, prompt_fn: PromptFn = default_prompt,
-             progress: bool = True, desc: str = "eval") -> dict[str, Any]:
+             progress: bool = True, desc: str = "eval", log_samples: bool = False) -> dict[str, Any]:
     """Generate and score ``examples``; shards batches across ranks when run under ``torchrun``.
 
     Returns a JSON-serialisable dict: ``tasks`` (per-benchmark aggregate, e.g. ``score`` on the
     benchmark's own scale and ``normalized`` in %), ``average`` (mean normalised score), ``records``
     (every prediction with its score), and ``meta`` (timing, world size). Every rank returns the same.
+    With ``log_samples`` every record also carries :func:`sample_fields` (prompt, gold answers, item), which
+    :mod:`spikemllm.bench.lmms_eval` writes as per-sample JSONL.
     """
     rank, world = distributed.init_from_env()
     was_training = model.training
@@ -116,6 +126,9 @@ def evaluate(model: torch.nn.Module, processor_or_tokenizer: Any, examples: list
     records = score_records(ordered, predictions)
     result = summarize(records)
     result["records"] = [r.to_dict() for r in records]
+    if log_samples:
+        for rec, ex in zip(result["records"], ordered):
+            rec.update(sample_fields(processor_or_tokenizer, ex, prompt_fn))
     result["meta"] = {"world_size": world, "seconds": round(time.time() - start, 2), "batch_size": batch_size,
                       "max_new_tokens": max_new_tokens}
     return result

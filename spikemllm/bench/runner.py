@@ -42,7 +42,8 @@ def run_benchmark(model: torch.nn.Module, tokenizer_or_processor: Any,
                   bench_names: list[str] | tuple[str, ...] = BENCHMARKS, split: str = "test",
                   limit: int | None = None, data: str | Path | Mapping[str, str | Path] | None = None, *,
                   seed: int = 0, batch_size: int = 8, max_new_tokens: int = 16, progress: bool = True,
-                  json_path: str | Path | None = None, skip_bad: bool = False) -> dict[str, Any]:
+                  json_path: str | Path | None = None, log_samples: bool = False,
+                  skip_bad: bool = False) -> dict[str, Any]:
     """Evaluate ``model`` on the named benchmarks and return :func:`evaluate`'s result dict.
 
     ``limit`` is items per benchmark (mini-benchmark default: the demo size). With ``json_path`` the result
@@ -55,7 +56,7 @@ def run_benchmark(model: torch.nn.Module, tokenizer_or_processor: Any,
     bad: list[DataError] | None = [] if skip_bad else None
     examples = load_examples(bench_names, split, limit, data, seed, bad=bad)
     result = evaluate(model, tokenizer_or_processor, examples, batch_size=batch_size,
-                      max_new_tokens=max_new_tokens, progress=progress)
+                      max_new_tokens=max_new_tokens, progress=progress, log_samples=log_samples)
     result["meta"].update({"source": "minibench" if data is None else str(data), "split": split, "seed": seed,
                            "benchmarks": list(bench_names)})
     if bad is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import SpikeConfig
 from ..report.measure import Setting, SettingResult
+from .options import add_seed, apply_seed
 
 
 OUTPUTS = ("results.json", "report.html", "scores.png", "scores.svg", "firing_rate.png", "firing_rate.svg",
@@ -44,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
                    "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_seed(p, "the mini-benchmark's held-out items (0: the items the bundled model's scores refer to) and torch")
     return p
 
 
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from .common import model_inputs
 
     t0 = time.time()
-    torch.manual_seed(0)
+    apply_seed(args.seed)
     torch.set_num_threads(max(1, args.threads))
     # This run owns --out until it ends; its outputs replace the previous demo's only once all are written.
     with RunFolder(args.out, command="demo", config=vars(args), inputs=model_inputs(args.model), overwrite=True,
@@ -100,7 +102,7 @@ def _run(args: argparse.Namespace, out: Path, t0: float) -> None:
     from ..report.plots import plot_example, plot_firing, plot_scores
     from .common import load_model
 
-    examples = load_examples(list(BENCHMARKS), "test", args.limit)
+    examples = load_examples(list(BENCHMARKS), "test", args.limit, seed=args.seed)
     print(f"[spikemllm demo] model={args.model}, {len(examples)} held-out items, {len(demo_settings())} settings",
           flush=True)
     results: list[SettingResult] = []

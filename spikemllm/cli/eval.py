@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .common import positive_int
+from .options import add_seed, apply_seed
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -13,6 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", default="bundled", help="'bundled', a local HF model folder or a spikemllm checkpoint")
     p.add_argument("--bench", default="textvqa,docvqa,ocrbench,scienceqa,mme", help="comma-separated names")
     p.add_argument("--config", help="SpikeConfig JSON: convert before evaluating (omit: evaluate as loaded)")
+    p.add_argument("--layout", default=None, metavar="FILE",
+                   help="JSON/YAML file naming the vision tower, projector, language model, blocks and image-token "
+                        "rule of a model no adapter knows (see spikemllm.models.layout)")
     p.add_argument("--mode", default=None, choices=["fused", "faithful", "fakequant"], help="override config.mode")
     p.add_argument("--data", help="root folder of the real datasets (one sub-folder per benchmark)")
     p.add_argument("--limit", type=positive_int, default=None, help="items per benchmark")
@@ -20,11 +24,32 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true", help="skip data records that cannot be read (each is "
                    "reported; the count is in the result as meta.skipped_bad) instead of stopping at the first")
     p.add_argument("--max-new-tokens", type=int, default=12)
-    p.add_argument("--json", default=None, help="write the result JSON here (atomically; never over an input)")
+    p.add_argument("--json", default=None, help="write the result JSON here (spikemllm's own layout; atomically, "
+                   "never over an input)")
+    out = p.add_argument_group("lmms-eval layout (to diff against lmms-eval runs)")
+    out.add_argument("--output-path", default=None, metavar="DIR",
+                     help="write DIR/<model>/<date>_results.json with lmms-eval's keys and task names "
+                          "(textvqa_val, docvqa_val, ocrbench, scienceqa_img, mme)")
+    out.add_argument("--log-samples", action="store_true",
+                     help="also write DIR/<model>/<date>_samples_<task>.jsonl, one line per item (needs "
+                          "--output-path)")
+    add_seed(p, "the generated mini-benchmark's items (ignored with --data) and torch")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
                    "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _check_outputs(args: argparse.Namespace, inputs: list) -> None:
+    """Refuse a --json or --output-path that is, holds or lies inside an input (or --json: not ours)."""
+    from ..errors import OutputError
+    from ..targets import check_target, overlap
+
+    if args.json:
+        check_target(args.json, kind="file", inputs=inputs, overwrite=True, what=f"--json {args.json}")
+    hit = overlap(args.output_path, inputs) if args.output_path else None
+    if hit is not None:
+        raise OutputError(f"--output-path {args.output_path} {hit[1]} the input {hit[0]}; choose a folder outside it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,14 +63,23 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    torch.set_num_threads(max(1, args.threads))
-    names = [b.strip() for b in args.bench.split(",") if b.strip()]
-    inputs = [*model_inputs(args.model), args.config, args.data]
-    if args.json:  # refuse a bad --json before the run, not after it
-        from ..targets import check_target
+    if args.log_samples and not args.output_path:
+        from ..errors import ConfigError
 
-        check_target(args.json, kind="file", inputs=inputs, overwrite=True, what=f"--json {args.json}")
+        raise ConfigError("--log-samples writes next to the results file: give --output-path DIR as well")
+    import time
+
+    start = time.perf_counter()
+    torch.set_num_threads(max(1, args.threads))
+    apply_seed(args.seed)
+    names = [b.strip() for b in args.bench.split(",") if b.strip()]
+    inputs = [*model_inputs(args.model), args.config, args.data, args.layout]
+    _check_outputs(args, inputs)  # before the run, not after it
     model, proc = load_model(args.model)
+    if args.layout:
+        from ..models.layout import declare_layout
+
+        declare_layout(model, args.layout)
     if proc is None:
         raise ValueError(f"{args.model} has no processor/tokenizer saved beside it; save one with the model")
     cfg = SpikeConfig.from_json(args.config) if args.config else None
@@ -57,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
     if spiking:
         with collect_stats(model) as stats:
             res = run_benchmark(model, proc, names, limit=args.limit, data=args.data, batch_size=args.batch_size,
-                                max_new_tokens=args.max_new_tokens, progress=not args.quiet, skip_bad=args.skip_bad)
+                                max_new_tokens=args.max_new_tokens, progress=not args.quiet,
+                                seed=args.seed, log_samples=args.log_samples, skip_bad=args.skip_bad)
         res["cost"] = cost_summary(stats)
     else:
         res = run_benchmark(model, proc, names, limit=args.limit, data=args.data, batch_size=args.batch_size,
-                            max_new_tokens=args.max_new_tokens, progress=not args.quiet, skip_bad=args.skip_bad)
+                            max_new_tokens=args.max_new_tokens, progress=not args.quiet, seed=args.seed,
+                            log_samples=args.log_samples, skip_bad=args.skip_bad)
     import os
 
     if int(os.environ.get("RANK", "0")) == 0:
@@ -73,4 +109,13 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             write_json_output(res, args.json, inputs=inputs)
             print(f"wrote {args.json}")
+        if args.output_path:
+            from ..bench.lmms_eval import write_lmms_eval
+
+            model_args = f"pretrained={args.model}" + (f",config={args.config}" if args.config else "")
+            paths = write_lmms_eval(res, args.output_path, model=args.model, log_samples=args.log_samples,
+                                    model_args=model_args, limit=args.limit, batch_size=args.batch_size,
+                                    device=str(next(model.parameters()).device), seed=args.seed,
+                                    start_time=start)
+            print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -5,6 +5,8 @@ import argparse
 import importlib
 import sys
 
+from .options import HelpFormatter, style_parser
+
 # Subcommand modules under spikemllm.cli; each defines add_parser(subparsers) and run(args) -> int.
 SUBCOMMANDS = ("convert", "demo", "eval", "med", "energy", "hw")
 
@@ -12,7 +14,8 @@ SUBCOMMANDS = ("convert", "demo", "eval", "med", "energy", "hw")
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    ap = argparse.ArgumentParser(prog="spikemllm", description="Spike-driven multimodal LLMs (SpikeMLLM).")
+    ap = argparse.ArgumentParser(prog="spikemllm", description="Spike-driven multimodal LLMs (SpikeMLLM).",
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--version", action="version", version=f"spikemllm {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
@@ -22,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
             if e.name == f"spikemllm.cli.{name}":
                 continue  # not shipped in this build
             raise
-        p = mod.add_parser(sub)
+        p = style_parser(mod.add_parser(sub))  # one help style for all: defaults shown, plain text
         p.set_defaults(_run=mod.run)
     return ap
 

@@ -20,7 +20,24 @@ from ..hardware.tile_reference import accumulator_bits
 from .counting import LayerCount
 from .tables import EnergyTable, get_table, int_add_pj
 
-__all__ = ["EnergyOptions", "EnergyRow", "EnergyReport", "energy_report"]
+__all__ = ["EnergyOptions", "EnergyRow", "EnergyReport", "energy_report", "fit_name", "CUT_MARK", "NAME_WIDTH"]
+
+CUT_MARK = "\u2026"  # "…": shows that the start of a layer name was cut
+NAME_WIDTH = 48  # widest layer column; longer names lose leading parts
+
+
+def fit_name(name: str, width: int = NAME_WIDTH) -> str:
+    """``name`` in at most ``width`` characters, keeping its end: the block index and projection
+    (``layers.3.mlp.down_proj``) tell rows apart, the common prefix (``model.language_model.``) does not. Whole
+    leading dotted parts go first; a leading ``…`` marks the cut."""
+    if len(name) <= width:
+        return name
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        tail = ".".join(parts[i:])
+        if len(tail) + len(CUT_MARK) <= width:
+            return CUT_MARK + tail
+    return CUT_MARK + name[len(name) - (width - len(CUT_MARK)):]
 
 
 @dataclass(frozen=True)
@@ -73,11 +90,13 @@ class EnergyReport:
                  f"  on-chip    {o.onchip} = {t.mem(o.onchip):.3g} pJ/B  [{t.source(o.onchip)}]",
                  f"  KV cache bits: dense 16, spiking {o.kv_bits}", ""]
         if per_layer:
-            hdr = f"{'layer':<40}{'mod':<7}{'MACs':>11}{'ACs':>11}{'rate':>6}{'T':>5}" \
+            w = min(NAME_WIDTH, max([len("layer"), *(len(r.layer) for r in self.rows)])) + 1
+            hdr = f"{'layer':<{w}}{'mod':<7}{'MACs':>11}{'ACs':>11}{'rate':>6}{'T':>5}" \
                   f"{'FP16 uJ':>10}{'SNN uJ':>10}{'FP16+mem':>10}{'SNN+mem':>10}"
             lines += [hdr, "-" * len(hdr)]
             for r in self.rows:
-                lines.append(f"{r.layer[-39:]:<40}{r.modality:<7}{r.macs:>11.3e}{r.acs:>11.3e}{r.firing_rate:>6.3f}"
+                lines.append(f"{fit_name(r.layer, w - 1):<{w}}{r.modality:<7}{r.macs:>11.3e}{r.acs:>11.3e}"
+                             f"{r.firing_rate:>6.3f}"
                              f"{r.timesteps:>5.2g}{r.dense_compute / 1e6:>10.3g}{r.spike_compute / 1e6:>10.3g}"
                              f"{(r.dense_compute + r.dense_memory) / 1e6:>10.3g}"
                              f"{(r.spike_compute + r.spike_memory) / 1e6:>10.3g}")

@@ -1,7 +1,8 @@
 """Family adapters: per-model knowledge, found by ``config.model_type``."""
 from . import generic, idefics3, internvl, llava, qwen2_vl  # noqa: F401  (registration)
 from .base import Adapter, ModelMap, describe, get_adapter, register_adapter, supported_model_types
+from .layout import Layout, declare_layout, load_layout, register_layout
 from .tiny import VLM_FAMILIES, tiny_model
 
-__all__ = ["Adapter", "ModelMap", "describe", "get_adapter", "register_adapter", "supported_model_types",
-           "tiny_model", "VLM_FAMILIES"]
+__all__ = ["Adapter", "ModelMap", "Layout", "declare_layout", "describe", "get_adapter", "load_layout",
+           "register_adapter", "register_layout", "supported_model_types", "tiny_model", "VLM_FAMILIES"]

@@ -91,24 +91,30 @@ def find_block_list(model: nn.Module, prefix: str) -> str | None:
 
 
 class Adapter:
-    """One family: subclasses set ``model_types`` and implement :meth:`describe`."""
+    """One family: subclasses set ``model_types`` (and, for models without a ``config.model_type``,
+    ``class_names``) and implement :meth:`describe`."""
 
     family: str = ""
     model_types: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()
 
     def describe(self, model: nn.Module) -> ModelMap:
         raise NotImplementedError
 
 
 _REGISTRY: dict[str, Adapter] = {}
+_BY_CLASS: dict[str, Adapter] = {}
 
 
 def register_adapter(adapter: Adapter) -> Adapter:
-    """Register an adapter for its ``model_types``; a second adapter for the same type is refused."""
-    for mt in adapter.model_types:
-        if mt in _REGISTRY:
-            raise ValueError(f"model_type {mt!r} already has an adapter ({_REGISTRY[mt].family}); refusing a second")
-        _REGISTRY[mt] = adapter
+    """Register an adapter for its ``model_types`` and ``class_names``; a second adapter for the same type or
+    class is refused (nothing is registered then)."""
+    for key, table, what in [(mt, _REGISTRY, "model_type") for mt in adapter.model_types] + \
+            [(cn, _BY_CLASS, "model class") for cn in adapter.class_names]:
+        if key in table:
+            raise ValueError(f"{what} {key!r} already has an adapter ({table[key].family}); refusing a second")
+    _REGISTRY.update({mt: adapter for mt in adapter.model_types})
+    _BY_CLASS.update({cn: adapter for cn in adapter.class_names})
     return adapter
 
 
@@ -117,16 +123,28 @@ def supported_model_types() -> list[str]:
 
 
 def get_adapter(model: nn.Module) -> Adapter:
+    """The adapter for ``model``: by ``config.model_type``, then by class name; raises UnsupportedModel."""
     cfg = getattr(model, "config", None)
     mt = getattr(cfg, "model_type", None)
-    if mt not in _REGISTRY:
-        raise ValueError(f"unsupported model (model_type={mt!r}); supported families: "
-                         f"{', '.join(supported_model_types())}")
-    return _REGISTRY[mt]
+    if mt in _REGISTRY:
+        return _REGISTRY[mt]
+    if type(model).__name__ in _BY_CLASS:
+        return _BY_CLASS[type(model).__name__]
+    from ..errors import UnsupportedModel
+
+    raise UnsupportedModel(f"unsupported model (model_type={mt!r}); supported families: "
+                           f"{', '.join(supported_model_types())}. For another model ({type(model).__name__}), "
+                           "declare where its vision "
+                           "tower, projector, language model and blocks are: --layout FILE (JSON/YAML) or "
+                           "spikemllm.models.declare_layout(model, ...); see spikemllm.models.layout")
 
 
 def describe(model: nn.Module) -> ModelMap:
-    """The :class:`ModelMap` of ``model`` from its family adapter."""
+    """The :class:`ModelMap` of ``model``: from a layout declared on it (:func:`~spikemllm.models.layout.
+    declare_layout`), else from its family adapter."""
+    layout = getattr(model, "_spikemllm_layout", None)
+    if layout is not None:
+        return layout.model_map(model)
     return get_adapter(model).describe(model)
 
 

@@ -1,0 +1,89 @@
+"""What every subcommand's ``--help`` and ``--seed`` share, so no command explains itself differently.
+
+* :class:`HelpFormatter` prints each option's default (``(default: 16)``) unless the help text already names
+  it or the default carries no information (``None``, a ``store_true`` flag's ``False``), and keeps the line
+  breaks of a description (the usage examples in ``energy``/``hw``).
+* :func:`plain` turns a module docstring written for Sphinx (````spikemllm hw````) into plain terminal text.
+* :func:`add_seed` / :func:`apply_seed`: one ``--seed`` for every command that draws random numbers (the
+  mini-benchmark's items, calibration sets, random tiny models), seeding Python, NumPy and torch together.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import re
+from typing import Any
+
+__all__ = ["HelpFormatter", "plain", "add_seed", "apply_seed", "seeded_calibration", "style_parser"]
+
+_RST_LITERAL = re.compile(r"``(.+?)``", flags=re.S)
+_RST_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj):`~?([^`]+)`")
+
+
+def plain(text: str | None) -> str | None:
+    """Text without reStructuredText markup: ````x```` and ``:func:`x``` become ``x``."""
+    if text is None:
+        return None
+    return _RST_ROLE.sub(r"\1", _RST_LITERAL.sub(r"\1", text))
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions keep their line breaks; every option that has a meaningful default shows it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = plain(action.help) or ""
+        default = action.default
+        if (default is None or default is False or default is argparse.SUPPRESS or not action.option_strings
+                or isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
+            return text
+        shown = " ".join(str(x) for x in default) if isinstance(default, (list, tuple)) else str(default)
+        if "%(default)" in text or (re.search(r"\bdefault\b", text, flags=re.I) and shown.lower() in text.lower()):
+            return text  # the help already says it in its own words
+        shown = shown.replace("%", "%%")
+        return f"{text} (default: {shown})" if text else f"(default: {shown})"
+
+
+def style_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give ``parser`` the shared formatter and a plain-text description (works after creation: argparse
+    builds its formatter from ``formatter_class`` each time help is printed)."""
+    parser.formatter_class = HelpFormatter
+    parser.description = plain(parser.description)
+    for action in parser._actions:
+        # argparse prints nothing for an option without help text, defaults included: give those a line.
+        if action.help is None and action.option_strings and action.default not in (None, False,
+                                                                                    argparse.SUPPRESS):
+            action.help = "(default: %(default)s)"
+    return parser
+
+
+def add_seed(parser: argparse.ArgumentParser, what: str) -> argparse.Action:
+    """``--seed N`` (default 0); ``what`` says what it draws, so the help is specific to the command."""
+    return parser.add_argument("--seed", type=int, default=0,
+                               help=f"random seed for {what} (Python, NumPy and torch are all seeded)")
+
+
+def apply_seed(seed: int) -> None:
+    """Seed Python's ``random``, NumPy (when installed) and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    import torch
+
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def seeded_calibration(model: Any, config: Any, seed: int) -> list[dict[str, Any]] | None:
+    """The default calibration set drawn with ``seed`` when a method of ``config`` calibrates (smoothquant,
+    gptq), else None. Seed 0 gives exactly the set :func:`spikemllm.convert` draws on its own."""
+    from ..methods.base import get_method
+
+    if not any(get_method(m).needs_calibration for m in config.methods):
+        return None
+    from ..calibrate import default_calibration
+    from ..models import describe
+
+    return default_calibration(describe(model), seed=seed)
