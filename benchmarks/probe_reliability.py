@@ -75,10 +75,10 @@ def demos(work: Path) -> None:
     import json
 
     run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
-    from spikemllm.runfolder import _sha256
+    from spikemllm.atomic import sha256_file
 
     consistent = run.get("status") == "complete" and all(
-        _sha256(out / n) == f["sha256"] for n, f in run.get("files", {}).items())
+        sha256_file(out / n) == f["sha256"] for n, f in run.get("files", {}).items())
     names = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     b_line = [ln for ln in b.stderr.splitlines() if "error" in ln][-1:] or ["-"]
     print(f"two `spikemllm demo --limit 1 --out same/`: first exit {a.returncode}, second exit {b.returncode} "

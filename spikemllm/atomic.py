@@ -21,6 +21,7 @@ Everything created here follows the process umask (``mkstemp``/``mkdtemp`` alone
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import secrets
@@ -55,6 +56,15 @@ def umask() -> int:
 def follow_umask(path: str | os.PathLike, folder: bool = False) -> None:
     """Give ``path`` the mode a plain ``open``/``mkdir`` would have given it (0666/0777 minus the umask)."""
     os.chmod(path, (0o777 if folder else 0o666) & ~umask())
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (checkpoint manifests and run.json record these)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -252,4 +262,4 @@ def _read_pid(fd: int) -> int | None:
 
 
 __all__ = ["TargetLock", "atomic_write_bytes", "atomic_write_text", "follow_umask", "leftovers",
-           "recover_leftovers", "staging_folder", "swap_in", "sync_tree", "umask"]
+           "recover_leftovers", "sha256_file", "staging_folder", "swap_in", "sync_tree", "umask"]

@@ -14,7 +14,6 @@ manifest (:mod:`spikemllm.manifest`) and every checksum first, and never unpickl
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from .atomic import TargetLock, follow_umask, leftovers, recover_leftovers, staging_folder, swap_in
+from .atomic import TargetLock, follow_umask, leftovers, recover_leftovers, sha256_file, staging_folder, swap_in
 from .config import SpikeConfig
 from .errors import CheckpointError, OutputError
 from .logs import get_logger
@@ -51,13 +50,6 @@ def unpack_int4(p: torch.Tensor, n: int) -> torch.Tensor:
     q = torch.stack([lo, hi], dim=-1).reshape(*p.shape[:-1], -1)[..., :n]
     return torch.where(q >= 8, q - 16, q).to(torch.int8)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _model_source(model: nn.Module) -> str | None:
@@ -125,7 +117,7 @@ def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, 
                 "attn_implementation": getattr(model.config, "_attn_implementation", None),
                 "packed_int4": packed, "aliases": aliases, "input_transforms": transforms,
                 # Every file is checksummed (configs too): a missing or edited one is refused before loading.
-                "files": {f.relative_to(tmp).as_posix(): {"sha256": _sha256(f), "bytes": f.stat().st_size}
+                "files": {f.relative_to(tmp).as_posix(): {"sha256": sha256_file(f), "bytes": f.stat().st_size}
                           for f in sorted(tmp.rglob("*")) if f.is_file()},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -173,7 +165,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
             raise CheckpointError(f"{p} is incomplete: {fname} is missing")
         if f.stat().st_size != info.bytes:
             raise CheckpointError(f"{f} is truncated or corrupt: {f.stat().st_size} bytes, expected {info.bytes}")
-        if _sha256(f) != info.sha256:
+        if sha256_file(f) != info.sha256:
             raise CheckpointError(f"{f} is corrupt: its SHA-256 does not match the manifest")
     return m.model_dump()
 

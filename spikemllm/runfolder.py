@@ -13,7 +13,6 @@ on that target removes what the interrupted one left (:func:`spikemllm.atomic.re
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,19 +20,12 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .atomic import TargetLock, atomic_write_text, recover_leftovers, staging_folder, swap_in
+from .atomic import TargetLock, atomic_write_text, recover_leftovers, sha256_file, staging_folder, swap_in
 from .targets import RUN_FORMAT, RUN_MARKER, check_target
 
 RUN_JSON = "run.json"
 RUN_VERSION = 1
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def jsonable(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,7 +107,7 @@ class RunFolder:
 
     def commit(self) -> Path:
         """Record the file list, mark the folder as ours and publish it in place of the target."""
-        files = {p.relative_to(self.path).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        files = {p.relative_to(self.path).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
                  for p in sorted(self.path.rglob("*")) if p.is_file() and p.name not in (RUN_JSON, RUN_MARKER)}
         self._write_run_json("complete", files)
         atomic_write_text(self.path / RUN_MARKER,
