@@ -115,6 +115,9 @@ def check_target(target: str | os.PathLike, *, kind: Kind, inputs: Iterable[str 
         src, how = hit
         raise OutputError(f"{what} {how} the input {src}; writing there would change or delete the input: "
                           "choose an output outside it")
+    if _inside(_real(os.getcwd()), _real(t)):
+        raise OutputError(f"{what} is or contains the current folder ({os.getcwd()}); replacing it would pull the "
+                          "ground from under this run: give a folder below it")
     if t.is_symlink():
         raise OutputError(f"{what} is a symbolic link (to {os.readlink(t)}); give the real folder or another path")
     if not t.exists():

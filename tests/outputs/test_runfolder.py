@@ -65,6 +65,14 @@ def test_what_may_be_replaced(tmp_path):
         _run(tmp_path / "run" / "sub", "x", inputs=[tmp_path / "run"])
 
 
+def test_the_current_folder_is_never_a_target(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for target in (".", str(tmp_path.parent)):
+        with pytest.raises(OutputError, match="is or contains the current folder"):
+            _run(target, "x")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_lock_is_exclusive_and_removed(tmp_path):
     target = tmp_path / "ck"
     with TargetLock(target, "--out ck") as lock:
