@@ -10,6 +10,7 @@ target. Prints markdown tables for benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -52,8 +53,16 @@ def kills(work: Path, points: int) -> None:
 def writers(work: Path) -> None:
     from reliability_concurrency import hammer_save_json, two_run_writers
 
+    def fixed_tmp_save_json(result, path):  # the code before issue 15, for the side-by-side figure
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(path)
+
+    e0, t0 = hammer_save_json(work / "json0" / "r.json", calls=2000, save_json=fixed_tmp_save_json)
     e, t = hammer_save_json(work / "json" / "r.json", calls=2000)
-    print(f"bench.runner.save_json, 2 threads x 2000 writes + 1 reader: {e} errors, {t} torn reads")
+    print(f"2 threads x 2000 writes of one JSON + 1 reader: fixed '.tmp' name (before): {e0} errors, {t0} torn "
+          f"reads; bench.runner.save_json (now): {e} errors, {t} torn reads")
     r = two_run_writers(work / "runs" / "run")
     print(f"two processes, one run folder: A exit {r['a_rc']}, B refused: {r['b_refused']} ({r['b_message']}); "
           f"outputs consistent (A's 3 files, run.json lists them): {r['consistent']}; leftovers beside the "
@@ -71,9 +80,7 @@ def demos(work: Path) -> None:
     while not lock.exists() and a.poll() is None and time.time() - t0 < 300:
         time.sleep(0.2)
     b = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    a_out, a_err = a.communicate()
-    import json
-
+    a.communicate()
     run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
     from spikemllm.atomic import sha256_file
 

@@ -10,10 +10,12 @@ import threading
 from pathlib import Path
 
 
-def hammer_save_json(path: Path, calls: int = 1000) -> tuple[int, int]:
-    """Two threads call ``bench.runner.save_json`` ``calls`` times each on ``path`` while a reader parses it;
-    returns (writer errors, torn reads). The old fixed ``.tmp`` name gave hundreds of both."""
-    from spikemllm.bench.runner import save_json
+def hammer_save_json(path: Path, calls: int = 1000, save_json=None) -> tuple[int, int]:
+    """Two threads call ``save_json`` (default: ``bench.runner.save_json``) ``calls`` times each on ``path``
+    while a reader parses it; returns (writer errors + files left beside it, torn reads). The old fixed
+    ``.tmp`` name gave hundreds of both."""
+    if save_json is None:
+        from spikemllm.bench.runner import save_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     save_json({"writer": -1, "payload": []}, path)
