@@ -44,7 +44,8 @@ def kills(work: Path, points: int) -> None:
     from reliability_kill import kill_campaign
 
     r = kill_campaign(work, points=points)
-    print(f"SIGKILL during save(overwrite=True): {r['events']} file-system events in one save; killed at "
+    print(f"SIGKILL during save(overwrite=True): {r['events']} file-system events in one save of "
+          f"{r['save_seconds']} s, the rename that publishes the new folder is event {r['rename_in']}; killed at "
           f"{r['tried']} of them; previous (or new) checkpoint loaded bit-identically after {r['loaded_ok']}/"
           f"{r['tried']}; restored from aside {r['restored']}, removed leftovers {r['removed']}; temp folders "
           f"left after the next save: {r['leftover_after_next_save']}; kill points: {r['points']}")
