@@ -212,14 +212,17 @@ def p_save_json_two_writers(inp: Inputs, w: Path) -> Outcome:
 
 
 PROBES: list[Probe] = [
-    Probe("convert --out = --model, --overwrite", "overwrite", "exit 0, source weights deleted", p_convert_out_is_model),
+    Probe("convert --out = --model, --overwrite", "overwrite", "exit 0, source weights deleted",
+          p_convert_out_is_model),
     Probe("convert --out inside --model", "overwrite", "wrote into the source folder", p_convert_out_inside_model),
     Probe("convert --out contains --model", "overwrite", "deleted the folder holding the source",
           p_convert_out_contains_model),
     Probe("convert --out ~/thesis --overwrite", "overwrite", "deleted a folder that was no checkpoint",
           p_convert_out_foreign),
-    Probe("convert --out <HF folder> --overwrite", "overwrite", "deleted a HF model folder", p_convert_out_other_checkpoint_kind),
-    Probe("save(model, thesis, overwrite=True)", "overwrite", "deleted a folder that was no checkpoint", p_save_foreign),
+    Probe("convert --out <HF folder> --overwrite", "overwrite", "deleted a HF model folder",
+          p_convert_out_other_checkpoint_kind),
+    Probe("save(model, thesis, overwrite=True)", "overwrite", "deleted a folder that was no checkpoint",
+          p_save_foreign),
     Probe("save(model, its own source, overwrite=True)", "overwrite", "replaced the folder it was loaded from",
           p_save_over_source),
     Probe("convert --out = --config file", "overwrite", "replaced the config file", p_convert_out_is_config),

@@ -18,8 +18,8 @@ def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None,
          bad: list[DataError] | None = None) -> list[Example]:
     root = Path(path)
     out: list[Example] = []
-    for rec in read_rows(find_parquet(root, split, "docvqa", EXPECTED), ("questionId", "question", "answers", "image"),
-                         "docvqa", EXPECTED):
+    columns = ("questionId", "question", "answers", "image")
+    for rec in read_rows(find_parquet(root, split, "docvqa", EXPECTED), columns, "docvqa", EXPECTED):
         if limit is not None and len(out) >= limit:
             break
         with record_guard(rec, bad):

@@ -19,8 +19,8 @@ def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None,
          bad: list[DataError] | None = None) -> list[Example]:
     root = Path(path)
     out: list[Example] = []
-    rows = read_rows(find_parquet(root, split, "mme", EXPECTED), ("question_id", "image", "question", "answer", "category"),
-                     "mme", EXPECTED)
+    columns = ("question_id", "image", "question", "answer", "category")
+    rows = read_rows(find_parquet(root, split, "mme", EXPECTED), columns, "mme", EXPECTED)
     for i, rec in enumerate(rows):
         if limit is not None and len(out) >= limit:
             break
