@@ -45,10 +45,11 @@ def kills(work: Path, points: int) -> None:
 
     r = kill_campaign(work, points=points)
     print(f"SIGKILL during save(overwrite=True): {r['events']} file-system events in one save of "
-          f"{r['save_seconds']} s, the rename that publishes the new folder is event {r['rename_in']}; killed at "
-          f"{r['tried']} of them; previous (or new) checkpoint loaded bit-identically after {r['loaded_ok']}/"
-          f"{r['tried']}; restored from aside {r['restored']}, removed leftovers {r['removed']}; temp folders "
-          f"left after the next save: {r['leftover_after_next_save']}; kill points: {r['points']}")
+          f"{r['save_seconds']} s, the rename that publishes the new folder is event {r['rename_in']}; "
+          f"{r['tried']} kill points, {r['killed']} killed (event kills {r['event_kills']}); previous (or new) "
+          f"checkpoint loaded bit-identically after {r['loaded_ok']}/{r['tried']}; restored from aside "
+          f"{r['restored']}, removed leftovers {r['removed']}; temp folders left after the next save: "
+          f"{r['leftover_after_next_save']}; kill points: {r['points']}")
 
 
 def writers(work: Path) -> None:

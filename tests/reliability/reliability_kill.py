@@ -7,7 +7,8 @@ overwrites A with checkpoint B and is killed with SIGKILL:
   remove and rmdir; the kill happens before event k executes), for points spread evenly from the first event
   to the last, plus the rename that publishes the new folder (the old one is then aside, the target missing);
   and
-* after random delays within the duration of a save (these land inside the safetensors write too).
+* after random delays within the duration of a save (these land inside the safetensors write too; one may
+  come too late when the machine is busy, so only the event kills are sure to kill).
 
 After each kill the worker loads the target (which recovers what the kill left) and checks it is
 bit-identical to A when the kill came before the rename that publishes B, to B after it (either for the timed
@@ -159,6 +160,7 @@ def _worker(work: Path, points: int) -> dict:
     ok = [r for r in results if r["loaded"] == r.get("want") and not r.get("left_after_next_save")]
     return {"events": n_events, "rename_in": rename_in, "save_seconds": round(save_seconds, 3),
             "tried": len(results), "killed": sum(r["signal"] == signal.SIGKILL for r in results),
+            "event_kills": sum(r["kind"] == "event" and r["signal"] == signal.SIGKILL for r in results),
             "loaded_ok": len(ok), "restored": sum(any("restored" in n for n in r.get("notes", [])) for r in results),
             "removed": sum(any("removed" in n for n in r.get("notes", [])) for r in results),
             "leftover_after_next_save": sum(bool(r.get("left_after_next_save")) for r in results),
