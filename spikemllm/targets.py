@@ -57,38 +57,32 @@ def _listing(folder: Path, limit: int = 6) -> str:
     return shown
 
 
-def checkpoint_format(folder: Path) -> str | None:
-    """``"spikemllm"`` if ``folder`` holds a spikemllm manifest, else a short description of what is there."""
-    mf = folder / "manifest.json"
-    if not mf.is_file():
-        return None
+def _json_object(path: Path) -> dict | None:
+    """The JSON object in ``path``, or None when it is missing, unreadable or not an object."""
     try:
-        m = json.loads(mf.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return m.get("format") if isinstance(m, dict) else None
+    return doc if isinstance(doc, dict) else None
+
+
+def checkpoint_format(folder: Path) -> str | None:
+    """The ``format`` its ``manifest.json`` declares (``"spikemllm"`` for ours), or None."""
+    m = _json_object(folder / "manifest.json")
+    return m.get("format") if m is not None else None
 
 
 def run_marker(folder: Path) -> dict | None:
     """The run marker's content (``{"format": "spikemllm-run", "command": ...}``), or None."""
-    f = folder / RUN_MARKER
-    if not f.is_file():
-        return None
-    try:
-        m = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return m if isinstance(m, dict) and m.get("format") == RUN_FORMAT else None
+    m = _json_object(folder / RUN_MARKER)
+    return m if m is not None and m.get("format") == RUN_FORMAT else None
 
 
 def _listed(folder: Path, record: str) -> set[str] | None:
     """Top-level names of the files a manifest.json / run.json lists under "files" (None: unreadable)."""
-    try:
-        doc = json.loads((folder / record).read_text(encoding="utf-8"))
-        files = doc.get("files") if isinstance(doc, dict) else None
-        return {str(k).split("/")[0] for k in files} if isinstance(files, dict) else None
-    except (OSError, ValueError):
-        return None
+    doc = _json_object(folder / record)
+    files = doc.get("files") if doc is not None else None
+    return {str(k).split("/")[0] for k in files} if isinstance(files, dict) else None
 
 
 def _strangers(folder: Path, entries: list[str], record: str, own: tuple[str, ...]) -> list[str]:
@@ -125,11 +119,7 @@ def check_target(target: str | os.PathLike, *, kind: Kind, inputs: Iterable[str 
     if kind == "file":
         if t.is_dir():
             raise OutputError(f"{what} is a folder; give a file name for the JSON result")
-        try:
-            ok = isinstance(json.loads(t.read_text(encoding="utf-8")), dict)
-        except (OSError, ValueError):
-            ok = False
-        if not ok:
+        if _json_object(t) is None:
             raise OutputError(f"{what} exists and is not a spikemllm result (not a JSON object); refusing to "
                               "replace it: choose another file or remove it yourself")
         return t
