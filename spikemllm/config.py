@@ -8,10 +8,12 @@ bits of each token follow from its timesteps through :func:`spikemllm.levels.lev
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .errors import ConfigError
 from .levels import level_spec
 
 CONFIG_VERSION = 1
@@ -21,8 +23,8 @@ WEIGHT_GRANULARITIES = ("per-channel", "per-group")
 _LAYER_KEY = re.compile(r"^(lm|vision)\.(\d+)$")
 
 
-def _bad(field_name: str, value: Any, allowed: str) -> ValueError:
-    return ValueError(f"SpikeConfig.{field_name}={value!r} is invalid; allowed values: {allowed}")
+def _bad(field_name: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"SpikeConfig.{field_name}={value!r} is invalid; allowed values: {allowed}")
 
 
 def _norm_timesteps(name: str, v: Any, coder: str, signed: bool) -> dict[str, int]:
@@ -175,10 +177,13 @@ class SpikeConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SpikeConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"a SpikeConfig is a JSON object of fields, not {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown SpikeConfig fields: {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown SpikeConfig fields: {', '.join(sorted(map(str, unknown)))}; allowed: "
+                              f"{', '.join(sorted(known))}")
         return cls(**d)
 
     def to_json(self, path: str | None = None) -> str:
@@ -190,17 +195,22 @@ class SpikeConfig:
 
     @classmethod
     def from_json(cls, text_or_path: str) -> "SpikeConfig":
-        s = text_or_path
+        """From JSON text (starting with ``{``) or a JSON file; errors name the file and say what is wrong."""
+        s, where = os.fspath(text_or_path), "SpikeConfig JSON"
         if not s.lstrip().startswith("{"):
+            where = f"SpikeConfig JSON file {text_or_path}"
             try:
                 with open(s, encoding="utf-8") as f:
                     s = f.read()
-            except OSError as e:
-                raise ValueError(f"cannot read SpikeConfig JSON from {text_or_path!r}: {e}") from None
+            except (OSError, UnicodeDecodeError) as e:
+                raise ConfigError(f"cannot read SpikeConfig JSON from {text_or_path!r}: {e}") from None
         try:
             d = json.loads(s)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"SpikeConfig JSON is malformed: {e}") from None
+        except (ValueError, RecursionError) as e:
+            raise ConfigError(f"{where} is malformed: {str(e)[:200]}") from None
         if not isinstance(d, dict):
-            raise ValueError("SpikeConfig JSON must be an object")
-        return cls.from_dict(d)
+            raise ConfigError(f"{where} must be an object")
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}" if where != "SpikeConfig JSON" else str(e)) from None

@@ -7,30 +7,32 @@ A checkpoint folder holds:
 * ``manifest.json``: format version, library versions, model class, packing, input transforms, and the SHA-256
   and size of ``model.safetensors``.
 
-:func:`save` writes into a temporary sibling folder and renames it into place, so a crash never leaves a
-half-written checkpoint. :func:`load` checks the manifest and the checksum first and never unpickles.
+:func:`save` writes into a temporary sibling folder and swaps it into place (:mod:`spikemllm.atomic`), so a
+crash never leaves a half-written checkpoint or loses the previous one; it refuses to write over an input or
+over a folder that is not a spikemllm checkpoint (:mod:`spikemllm.targets`). :func:`load` validates the
+manifest (:mod:`spikemllm.manifest`) and every checksum first, and never unpickles.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 from torch import nn
 
+from .atomic import TargetLock, follow_umask, leftovers, recover_leftovers, sha256_file, staging_folder, swap_in
 from .config import SpikeConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, OutputError
+from .logs import get_logger
+from .manifest import FORMAT, FORMAT_VERSION, WEIGHTS, read_manifest_file
 from .nn.spike_linear import SpikeLinear
 from .nn.transforms import build_transform, transform_spec
+from .targets import check_target
 
-FORMAT = "spikemllm"
-FORMAT_VERSION = 1
-WEIGHTS = "model.safetensors"
+log = get_logger(__name__)
 
 
 def pack_int4(q: torch.Tensor) -> torch.Tensor:
@@ -49,16 +51,22 @@ def unpack_int4(p: torch.Tensor, n: int) -> torch.Tensor:
     return torch.where(q >= 8, q - 16, q).to(torch.int8)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+
+def _model_source(model: nn.Module) -> str | None:
+    """The local folder the model was loaded from, if transformers or :func:`load` recorded one."""
+    src = getattr(getattr(model, "config", None), "_name_or_path", None) or getattr(model, "name_or_path", None)
+    return str(src) if src and Path(str(src)).exists() else None
 
 
-def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, tokenizer: Any = None) -> Path:
-    """Save a converted model to folder ``path`` atomically; returns the path."""
+def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, tokenizer: Any = None,
+         inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """Save a converted model to folder ``path`` atomically; returns the path.
+
+    ``path`` may not be, contain or lie inside an input: the folder the model was loaded from, or any of
+    ``inputs`` (the CLI passes its config file too). An existing ``path`` is replaced only with
+    ``overwrite=True`` and only if it is a spikemllm checkpoint (or empty); the replacement is an atomic swap
+    (see :mod:`spikemllm.atomic`), and a concurrent save to the same path is refused.
+    """
     from safetensors.torch import save_file
     import transformers
 
@@ -68,88 +76,98 @@ def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, 
     if cfg is None:
         raise ValueError("save() takes a converted model; call spikemllm.convert(model, config) first")
     out = Path(path)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (CLI: --overwrite) or choose another folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        tensors: dict[str, torch.Tensor] = {}
-        aliases: dict[str, str] = {}
-        seen: dict[tuple[int, tuple, torch.dtype], str] = {}
-        packed: dict[str, list[int]] = {}
-        transforms: dict[str, dict[str, Any]] = {}
-        for name, mod in model.named_modules():
-            if isinstance(mod, SpikeLinear) and mod.input_transform is not None:
-                transforms[name] = transform_spec(mod.input_transform)
-        for key, t in model.state_dict().items():
-            if t.device.type == "meta":
-                raise ValueError(f"tensor {key} is on the meta device (offloaded); load the model fully before saving")
-            sig = (t.data_ptr(), tuple(t.shape), t.dtype)
-            if t.numel() and sig in seen:  # tied weights: stored once
-                aliases[key] = seen[sig]
-                continue
-            seen[sig] = key
-            if key.endswith(".qweight") and t.numel() and int(t.abs().max()) <= 7:
-                tensors[key] = pack_int4(t)
-                packed[key] = list(t.shape)
-            else:
-                tensors[key] = t.detach().contiguous().cpu()
-        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
-        model.config.save_pretrained(tmp)
-        cfg.to_json(str(tmp / "spike_config.json"))
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
-        manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "spikemllm": __version__,
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "model_class": type(model).__name__,
-            "attn_implementation": getattr(model.config, "_attn_implementation", None),
-            "packed_int4": packed, "aliases": aliases, "input_transforms": transforms,
-            # Every file is checksummed (configs too): a missing or edited one is refused before loading.
-            "files": {f.relative_to(tmp).as_posix(): {"sha256": _sha256(f), "bytes": f.stat().st_size}
-                      for f in sorted(tmp.rglob("*")) if f.is_file()},
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / "x")
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    sources = [*inputs, _model_source(model)]
+    check_target(out, kind="checkpoint", inputs=sources, overwrite=overwrite)
+    with TargetLock(out):
+        recover_leftovers(out)
+        check_target(out, kind="checkpoint", inputs=sources, overwrite=overwrite)  # as it is now, under the lock
+        tmp = staging_folder(out)
+        try:
+            tensors: dict[str, torch.Tensor] = {}
+            aliases: dict[str, str] = {}
+            seen: dict[tuple[int, tuple, torch.dtype], str] = {}
+            packed: dict[str, list[int]] = {}
+            transforms: dict[str, dict[str, Any]] = {}
+            for name, mod in model.named_modules():
+                if isinstance(mod, SpikeLinear) and mod.input_transform is not None:
+                    transforms[name] = transform_spec(mod.input_transform)
+            for key, t in model.state_dict().items():
+                if t.device.type == "meta":
+                    raise ValueError(f"tensor {key} is on the meta device (offloaded); load the model fully before "
+                                     "saving")
+                sig = (t.data_ptr(), tuple(t.shape), t.dtype)
+                if t.numel() and sig in seen:  # tied weights: stored once
+                    aliases[key] = seen[sig]
+                    continue
+                seen[sig] = key
+                if key.endswith(".qweight") and t.numel() and int(t.abs().max()) <= 7:
+                    tensors[key] = pack_int4(t)
+                    packed[key] = list(t.shape)
+                else:
+                    tensors[key] = t.detach().contiguous().cpu()
+            save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+            model.config.save_pretrained(tmp)
+            cfg.to_json(str(tmp / "spike_config.json"))
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            manifest = {
+                "format": FORMAT, "format_version": FORMAT_VERSION, "spikemllm": __version__,
+                "torch": torch.__version__, "transformers": transformers.__version__,
+                "model_class": type(model).__name__,
+                "attn_implementation": getattr(model.config, "_attn_implementation", None),
+                "packed_int4": packed, "aliases": aliases, "input_transforms": transforms,
+                # Every file is checksummed (configs too): a missing or edited one is refused before loading.
+                "files": {f.relative_to(tmp).as_posix(): {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+                          for f in sorted(tmp.rglob("*")) if f.is_file()},
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            for f in tmp.rglob("*"):  # whatever the writers used, the checkpoint follows the umask
+                follow_umask(f, folder=f.is_dir())
+            swap_in(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return out
 
 
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+def recover(path: str | os.PathLike) -> None:
+    """Before reading ``path``: undo what a killed save left (see :func:`spikemllm.atomic.recover_leftovers`).
+
+    Only when leftovers exist and no live writer holds the target; otherwise nothing is touched.
+    """
     p = Path(path)
+    if not any(True for _ in leftovers(p)):
+        return
+    try:
+        with TargetLock(p, f"checkpoint {p}"):
+            recover_leftovers(p)
+    except OutputError:
+        if not p.exists():
+            raise CheckpointError(f"{p} is being written by another process right now; load it when that save "
+                                  "has finished") from None
+    except OSError as e:  # a read-only parent: leave the leftovers, load what is there
+        log.warning(f"could not clean up after an interrupted save of {p}: {e}")
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """The validated manifest of checkpoint ``path`` as a dict, after checking every file's size and SHA-256."""
+    p = Path(path)
+    recover(p)
     if not p.is_dir():
         raise CheckpointError(f"{p} is not a folder; give the folder written by spikemllm.save")
     mf = p / "manifest.json"
     if not mf.is_file():
         raise CheckpointError(f"{p} is not a spikemllm checkpoint (no manifest.json)")
-    try:
-        m = json.loads(mf.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{mf} is corrupt: {e}") from None
-    if not isinstance(m, dict) or m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
-        got = m if not isinstance(m, dict) else f"{m.get('format')!r} v{m.get('format_version')}"
-        raise CheckpointError(f"{p} has format {got}; this spikemllm reads {FORMAT!r} v{FORMAT_VERSION}")
-    files = m.get("files")
-    lacking = [k for k in ("model_class", "files") if k not in m]
-    if lacking or not isinstance(files, dict) or WEIGHTS not in files:
-        raise CheckpointError(f"{mf} is incomplete: it lacks {', '.join(lacking) or 'the entry for ' + WEIGHTS}")
-    for fname, info in files.items():
+    m = read_manifest_file(mf)
+    for fname, info in m.files.items():
         f = p / fname
         if not f.is_file():
             raise CheckpointError(f"{p} is incomplete: {fname} is missing")
-        if f.stat().st_size != info["bytes"]:
-            raise CheckpointError(f"{f} is truncated or corrupt: {f.stat().st_size} bytes, expected {info['bytes']}")
-        if _sha256(f) != info["sha256"]:
+        if f.stat().st_size != info.bytes:
+            raise CheckpointError(f"{f} is truncated or corrupt: {f.stat().st_size} bytes, expected {info.bytes}")
+        if sha256_file(f) != info.sha256:
             raise CheckpointError(f"{f} is corrupt: its SHA-256 does not match the manifest")
-    return m
+    return m.model_dump()
 
 
 def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
@@ -174,19 +192,35 @@ def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
     except (ValueError, OSError, KeyError) as e:
         msg = " ".join(str(e).split())
         raise CheckpointError(f"{p / 'config.json'} cannot be read: {msg}") from None
-    attn = m.get("attn_implementation")
+    want = getattr(cls, "config_class", None)
+    if want is None or not isinstance(hf_cfg, want):
+        raise CheckpointError(f"{p / 'manifest.json'}: model_class {m['model_class']} does not fit config.json "
+                              f"(model_type {getattr(hf_cfg, 'model_type', None)!r})")
+    attn = m["attn_implementation"]
     attn = attn if attn in ("eager", "sdpa") else "eager"
     model = cls._from_config(hf_cfg, attn_implementation=attn).eval()
+    model.config._name_or_path = str(p)  # save() refuses to write over the folder a model came from
     convert(model, spike_cfg, progress=progress, quantize_weights=False)
-    for name, spec in m.get("input_transforms", {}).items():
-        model.get_submodule(name).input_transform = build_transform(spec)
+    for name, spec in m["input_transforms"].items():
+        try:
+            model.get_submodule(name).input_transform = build_transform(spec)
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{p / 'manifest.json'}: input transform of {name!r} cannot be built: {e}") from None
     try:
         state = load_file(str(p / WEIGHTS))
     except SafetensorError as e:
         raise CheckpointError(f"{p / WEIGHTS} cannot be read: {e}") from None
-    for key, shape in m.get("packed_int4", {}).items():
-        state[key] = unpack_int4(state[key], shape[-1]).reshape(shape)
-    for key, src in m.get("aliases", {}).items():
+    for key, shape in m["packed_int4"].items():
+        if key not in state:
+            raise CheckpointError(f"{p / 'manifest.json'}: packed tensor {key!r} is not in {WEIGHTS}")
+        try:
+            state[key] = unpack_int4(state[key], shape[-1]).reshape(shape)
+        except RuntimeError as e:
+            raise CheckpointError(f"{p / 'manifest.json'}: packed tensor {key!r} does not unpack to {shape}: "
+                                  f"{str(e).splitlines()[0]}") from None
+    for key, src in m["aliases"].items():
+        if src not in state:
+            raise CheckpointError(f"{p / 'manifest.json'}: alias {key!r} points to {src!r}, which is not in {WEIGHTS}")
         state[key] = state[src]
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)

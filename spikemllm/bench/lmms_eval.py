@@ -280,8 +280,8 @@ def write_lmms_eval(result: Mapping[str, Any], output_path: str | Path, *, model
     texts = [json.dumps(res, indent=2, ensure_ascii=False, default=str)]
     texts += ["".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in lines)
               for lines in samples.values()]
+    from ..atomic import atomic_write_text
+
     for path, text in zip(targets, texts):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text)  # a unique temporary name, then os.replace
     return targets

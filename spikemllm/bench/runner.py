@@ -8,6 +8,8 @@ from typing import Any, Mapping
 
 import torch
 
+from ..atomic import atomic_write_text
+from ..errors import ConfigError, DataError
 from . import loaders, minibench
 from .example import BENCHMARKS, Example
 from .harness import evaluate
@@ -15,18 +17,24 @@ from .harness import evaluate
 
 def load_examples(bench_names: list[str] | tuple[str, ...] = BENCHMARKS, split: str = "test",
                   limit: int | None = None, data: str | Path | Mapping[str, str | Path] | None = None,
-                  seed: int = 0) -> list[Example]:
+                  seed: int = 0, bad: list[DataError] | None = None) -> list[Example]:
     """Examples for ``bench_names``: the generated mini-benchmark when ``data`` is None, else the real
-    datasets, from ``data[name]`` (a mapping) or ``data/<name>`` (one root folder)."""
+    datasets, from ``data[name]`` (a mapping) or ``data/<name>`` (one root folder).
+
+    A record that cannot be read raises :class:`DataError` naming the file and record; with a ``bad`` list
+    it is skipped instead, logged, and its error appended to ``bad``.
+    """
     unknown = [b for b in bench_names if b not in BENCHMARKS]
     if unknown:
-        raise ValueError(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
+        raise ConfigError(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit={limit!r} is invalid; give None (all items) or an integer >= 1")
     if data is None:
         return minibench.build(split, n_per_task=limit or minibench.DEMO_N_PER_TASK, seed=seed, tasks=bench_names)
     out: list[Example] = []
     for name in bench_names:
         path = data[name] if isinstance(data, Mapping) else Path(data) / name
-        out.extend(loaders.load(name, path, split=None if split == "test" else split, limit=limit))
+        out.extend(loaders.load(name, path, split=None if split == "test" else split, limit=limit, bad=bad))
     return out
 
 
@@ -34,30 +42,34 @@ def run_benchmark(model: torch.nn.Module, tokenizer_or_processor: Any,
                   bench_names: list[str] | tuple[str, ...] = BENCHMARKS, split: str = "test",
                   limit: int | None = None, data: str | Path | Mapping[str, str | Path] | None = None, *,
                   seed: int = 0, batch_size: int = 8, max_new_tokens: int = 16, progress: bool = True,
-                  json_path: str | Path | None = None, log_samples: bool = False) -> dict[str, Any]:
+                  json_path: str | Path | None = None, log_samples: bool = False,
+                  skip_bad: bool = False) -> dict[str, Any]:
     """Evaluate ``model`` on the named benchmarks and return :func:`evaluate`'s result dict.
 
     ``limit`` is items per benchmark (mini-benchmark default: the demo size). With ``json_path`` the result
-    is also written there (by rank 0 only under torchrun).
+    is also written there (by rank 0 only under torchrun). With ``skip_bad``, data records that cannot be
+    read are skipped (each logged) and counted in ``meta["skipped_bad"]``, their errors in
+    ``meta["bad_records"]``; without it the first one raises :class:`DataError`.
     """
-    examples = load_examples(bench_names, split, limit, data, seed)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size!r} is invalid; give an integer >= 1")
+    bad: list[DataError] | None = [] if skip_bad else None
+    examples = load_examples(bench_names, split, limit, data, seed, bad=bad)
     result = evaluate(model, tokenizer_or_processor, examples, batch_size=batch_size,
                       max_new_tokens=max_new_tokens, progress=progress, log_samples=log_samples)
     result["meta"].update({"source": "minibench" if data is None else str(data), "split": split, "seed": seed,
                            "benchmarks": list(bench_names)})
+    if bad is not None:
+        result["meta"].update({"skipped_bad": len(bad), "bad_records": [str(e) for e in bad]})
     if json_path is not None and int(os.environ.get("RANK", "0")) == 0:
         save_json(result, json_path)
     return result
 
 
 def save_json(result: Mapping[str, Any], path: str | Path) -> Path:
-    """Write a result dict as indented JSON (atomically: a temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(path)
-    return path
+    """Write a result dict as indented JSON, atomically: a uniquely named temporary file, then ``os.replace``
+    (concurrent writers never share a temporary file; readers never see a torn one)."""
+    return atomic_write_text(path, json.dumps(result, indent=1))
 
 
 def _cell(task_result: Mapping[str, Any]) -> str:

@@ -1,50 +1,49 @@
-"""Helpers shared by subcommands: loading a model from ``bundled``, a spikemllm checkpoint or a HF folder."""
+"""Helpers shared by subcommands: the one model opener, argument types, and single-file outputs."""
 from __future__ import annotations
 
+import argparse
+import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from torch import nn
 
-
-def load_model(spec: str) -> tuple[nn.Module, Any]:
-    """Return ``(model, processor_or_tokenizer_or_None)`` for ``bundled`` or a local folder (never downloads)."""
-    if spec == "bundled":
-        from ..zoo import load_bundled
-
-        return load_bundled()
-    p = Path(spec)
-    if not p.is_dir():
-        raise FileNotFoundError(f"--model {spec!r} is neither 'bundled' nor a folder; give a local Hugging Face "
-                                "model folder (config.json + *.safetensors) or a spikemllm checkpoint")
-    if (p / "manifest.json").is_file():
-        from ..io import load
-
-        return load(p), _processor(p)
-    if not (p / "config.json").is_file():
-        raise FileNotFoundError(f"{p} has no config.json; it is not a Hugging Face model folder")
-    import transformers
-    from safetensors import SafetensorError
-
-    errors: dict[str, list[str]] = {}
-    for auto in ("AutoModelForImageTextToText", "AutoModelForCausalLM", "AutoModel"):
-        try:
-            model = getattr(transformers, auto).from_pretrained(str(p), local_files_only=True)
-            return model.eval(), _processor(p)
-        except (ValueError, KeyError, OSError, SafetensorError) as e:  # a corrupt weights file: SafetensorError
-            errors.setdefault(" ".join(str(e).split()), []).append(auto)  # one line; same message once
-    real = {m: a for m, a in errors.items() if not m.startswith("Unrecognized configuration class")}
-    errors = real or errors  # "this Auto class does not fit" hides the real cause otherwise
-    raise ValueError(f"cannot load {p} with transformers: " +
-                     " | ".join(f"{', '.join(autos)}: {msg}" for msg, autos in errors.items()))
+from ..opener import ModelSource, open_model, resolve_model
 
 
-def _processor(p: Path) -> Any:
-    import transformers
+def load_model(spec: str | ModelSource) -> tuple[nn.Module, Any]:
+    """``(model, processor_or_tokenizer_or_None)`` for ``bundled``, a spikemllm checkpoint or a HF folder
+    (:func:`spikemllm.opener.open_model`: strict, never downloads)."""
+    return open_model(spec)
 
-    for auto in ("AutoProcessor", "AutoTokenizer"):
-        try:
-            return getattr(transformers, auto).from_pretrained(str(p), local_files_only=True)
-        except Exception:  # noqa: BLE001  (a model folder without a processor is fine)
-            continue
-    return None
+
+def model_inputs(spec: str | ModelSource) -> list[Path]:
+    """The folder(s) ``--model`` reads, for output checks (``tiny:<family>`` reads none)."""
+    if isinstance(spec, str) and spec.startswith("tiny:"):
+        return []
+    return [resolve_model(spec).path]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--limit -1`` or ``--batch-size 0`` is refused with exit code 2)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} is not allowed; give an integer >= 1")
+    return v
+
+
+def write_json_output(obj: Mapping[str, Any], path: str | os.PathLike, *, flag: str = "--json",
+                      inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """Write a result file atomically after checking that it replaces no input and nothing that is not ours."""
+    from ..atomic import atomic_write_text
+    from ..targets import check_target
+
+    p = check_target(path, kind="file", inputs=inputs, overwrite=True, what=f"{flag} {path}")
+    return atomic_write_text(p, json.dumps(obj, indent=1) + "\n")
+
+
+__all__ = ["load_model", "model_inputs", "positive_int", "write_json_output"]

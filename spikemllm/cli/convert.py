@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="'bundled' or a local model folder")
     p.add_argument("--config", help="SpikeConfig JSON file (default: TC-LIF, Tv/Tt=3/4, W4, RTN)")
     p.add_argument("--out", required=True, help="output folder (written atomically)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it exists and is a spikemllm checkpoint (never an input folder)")
     p.add_argument("--layout", default=None, metavar="FILE",
                    help="JSON/YAML file naming the vision tower, projector, language model, blocks and image-token "
                         "rule of a model no adapter knows (see spikemllm.models.layout)")
@@ -25,13 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..io import save
     from ..spikify import convert
-    from .common import load_model
+    from ..targets import check_target
+    from .common import load_model, model_inputs
 
     cfg = SpikeConfig.from_json(args.config) if args.config else SpikeConfig()
-    from pathlib import Path
-
-    if Path(args.out).exists() and not args.overwrite:
-        raise FileExistsError(f"--out {args.out} exists; pass --overwrite or choose another folder")
+    inputs = [*model_inputs(args.model), args.config, args.layout]
+    # before loading anything: never write over an input or over a folder that is not a spikemllm checkpoint
+    check_target(args.out, kind="checkpoint", inputs=inputs, overwrite=args.overwrite, what=f"--out {args.out}")
     t0 = time.time()
     print(f"[spikemllm] loading {args.model}", flush=True)
     model, proc = load_model(args.model)
@@ -43,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
           flush=True)
     apply_seed(args.seed)
     convert(model, cfg, seeded_calibration(model, cfg, args.seed), progress=True)
-    out = save(model, args.out, overwrite=args.overwrite, tokenizer=proc)
+    out = save(model, args.out, overwrite=args.overwrite, tokenizer=proc, inputs=inputs)
     print(f"[spikemllm] saved {out} in {time.time() - t0:.1f}s")
     return 0

@@ -29,6 +29,10 @@ RTN = "RTN"
 RECIPE_NAME = "rotation+GPTQ"
 SEARCH_CACHE_VERSION = 2  # bump when the search changes what it returns
 
+#: Files a demo run writes at its top level (a folder from before run folders had markers is recognised by them).
+OUTPUTS = ("results.json", "report.html", "scores.png", "scores.svg", "firing_rate.png", "firing_rate.svg",
+           "example.png", "example.svg", "med.png", "med.svg", "timesteps.png", "timesteps.svg", "cache")
+
 
 def baseline_settings() -> list[Setting]:
     """The plain rows: FP32 and RTN weights at the classic settings."""
@@ -66,7 +70,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        "write a report", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="bundled", help="'bundled' (default) or a local VLM folder")
     p.add_argument("--limit", type=int, default=None, help="items per task (default: the mini-benchmark demo size)")
-    p.add_argument("--out", default="runs/demo", help="folder for results.json, plots, report.html and cache/")
+    p.add_argument("--out", default="runs/demo", help="folder for results.json, plots, report.html and cache/ (a "
+                   "previous demo's outputs there are replaced whole when this run completes; its cache is reused)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, default=12)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
@@ -83,6 +88,23 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..runfolder import RunFolder
+    from .common import model_inputs
+
+    t0 = time.time()
+    apply_seed(args.seed)
+    torch.set_num_threads(max(1, args.threads))
+    # This run owns --out until it ends; its outputs replace the previous demo's only once all are written.
+    with RunFolder(args.out, command="demo", config=vars(args), inputs=model_inputs(args.model), overwrite=True,
+                   known_outputs=OUTPUTS) as run:
+        _run(args, run.path, t0)
+    out = Path(args.out)
+    print(f"\n[spikemllm demo] wrote {out / 'report.html'} and {out / 'results.json'} in {time.time() - t0:.0f}s")
+    return 0
+
+
+def _run(args: argparse.Namespace, out: Path, t0: float) -> None:
+    """The demo itself, writing every output into ``out`` (the run's staging folder)."""
     from ..bench import load_examples
     from ..bench.example import BENCHMARKS
     from ..bench.harness import evaluate
@@ -93,10 +115,6 @@ def run(args: argparse.Namespace) -> int:
     from ..zoo import BUNDLED_DIR
     from .common import load_model
 
-    t0 = time.time()
-    apply_seed(args.seed)
-    torch.set_num_threads(max(1, args.threads))
-    out = Path(args.out)
     progress = not args.quiet
     examples = load_examples(list(BENCHMARKS), "test", args.limit, seed=args.seed)
     fp, proc = load_model(args.model)
@@ -113,12 +131,12 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.model) if args.model != "bundled" else BUNDLED_DIR
     recipe_calib = args.recipe_calib or RECIPE_CALIB
     key = cache_key(RECIPE, model_fingerprint(args.model, folder), recipe_calib, args.seed)
-    cache = out / "cache" / f"recipe-{key}"
+    cache = _carry_cache(Path(args.out), out, f"recipe-{key}")
     ts = time.time()
     rec = calibrated_recipe(fresh, lambda m, p: calibration_set(recipe_calib, m, p, seed=args.seed, batch_size=8),
                             RECIPE, cache, progress=progress)
     say(f"recipe {RECIPE_NAME}: {'reused cached weights' if rec.reused else 'calibrated on ' + recipe_calib} "
-        f"({time.time() - ts:.0f}s, {cache})")
+        f"({time.time() - ts:.0f}s, {Path(args.out) / 'cache' / cache.name})")
 
     med_alloc = plan(result, hand, "med")
     search_file = cache / f"search-v{SEARCH_CACHE_VERSION}-{hand:.9f}-r{args.search_rounds}.json"
@@ -156,8 +174,18 @@ def run(args: argparse.Namespace) -> int:
                     meta=_meta(args, len(examples), rec, key, recipe_calib, time.time() - t0))
     print()
     print(paths["table"])
-    say(f"wrote {paths['report']} and {paths['results']} in {time.time() - t0:.0f}s")
-    return 0
+
+
+def _carry_cache(target: Path, staging: Path, name: str) -> Path:
+    """``staging/cache/<name>``, holding the previous run's copy when there is one: the run folder is replaced
+    whole when the run completes, so a cache not carried over is gone (and caches this run does not use are
+    dropped). Loading the copy checks every file's checksum."""
+    import shutil
+
+    src, dst = target / "cache" / name, staging / "cache" / name
+    if src.is_dir() and not src.is_symlink() and not dst.exists():
+        shutil.copytree(src, dst)
+    return dst
 
 
 def _groups(result: Any, cfg: SpikeConfig) -> dict[str, dict[str, int]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from .options import add_seed, apply_seed
@@ -28,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     src.add_argument("--hf-config", default=None, metavar="PATH",
                      help="count the shape of a local model folder (or its config.json) instead of --workload")
     src.add_argument("--model", default=None,
-                     help="'bundled', a model folder or 'tiny:<family>': convert it and count a real forward pass")
+                     help="'bundled', a HF model folder, a spikemllm checkpoint or 'tiny:<family>': convert it "
+                          "(a checkpoint is already converted) and count a real forward pass")
     src.add_argument("--config", default=None, help="SpikeConfig as JSON (file), used with --model")
     src.add_argument("--prompt", default="What is in the image?", help="prompt for the --model run")
     src.add_argument("--phase", default="prefill", choices=("prefill", "decode", "both"), help="workload phase")
@@ -50,29 +50,45 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _counts_from_model(args: argparse.Namespace) -> list:
+def _counts_from_model(args: argparse.Namespace) -> tuple[list, str]:
     """Convert a model and count one forward pass: 'tiny:<family>' (random tiny model with its own inputs),
-    'bundled' or a folder saved like the bundled model (with a generated image and ``--prompt``)."""
+    or anything :func:`spikemllm.opener.open_model` opens ('bundled', a spikemllm checkpoint, a HF folder),
+    run on a generated image (when the model has an image processor) and ``--prompt``. Returns the counts
+    and which SpikeConfig was counted."""
     import spikemllm
 
     from ..energy.run import count_model_run
+    from ..errors import ConfigError
+    from .common import load_model
 
-    cfg = spikemllm.SpikeConfig.from_dict(json.loads(Path(args.config).read_text())) if args.config else None
+    cfg = spikemllm.SpikeConfig.from_json(args.config) if args.config else None
     if args.model.startswith("tiny:"):
         from ..models.tiny import tiny_model
 
         model, inputs = tiny_model(args.model.split(":", 1)[1], seed=args.seed)
-        return count_model_run(model, inputs, cfg)
+        return count_model_run(model, inputs, cfg), args.config or "default SpikeConfig"
+    model, processor = load_model(args.model)
+    if getattr(model, "spike_config", None) is not None:
+        if cfg is not None:
+            raise ConfigError(f"--model {args.model} is already converted (a spikemllm checkpoint); drop --config: "
+                              "its own config is what gets counted")
+        return count_model_run(model, _model_inputs(args, processor)), "the checkpoint's own SpikeConfig"
+    return count_model_run(model, _model_inputs(args, processor), cfg), args.config or "default SpikeConfig"
+
+
+def _model_inputs(args: argparse.Namespace, processor: Any) -> dict[str, Any]:
+    if processor is None:
+        raise ValueError(f"{args.model} has no processor or tokenizer saved beside it, so there is nothing to build "
+                         "an input with; save one with the model, or count a 'tiny:<family>' model")
+    if getattr(processor, "image_processor", None) is None:  # a text model: its tokenizer
+        return dict(processor(args.prompt, return_tensors="pt"))
     from PIL import Image
 
-    from ..zoo import load_bundled
-
-    model, processor = load_bundled(None if args.model == "bundled" else args.model)
-    size = getattr(getattr(processor, "image_processor", None), "crop_size", None) or {"height": 64, "width": 64}
+    size = getattr(processor.image_processor, "crop_size", None) or {"height": 64, "width": 64}
     h, w = (size.get("height", 64), size.get("width", 64)) if isinstance(size, dict) else (64, 64)
     image = Image.new("RGB", (w, h), (120, 160, 200))
     text = f"{getattr(processor, 'image_token', '<image>')}\n{args.prompt}"
-    return count_model_run(model, dict(processor(text=text, images=image, return_tensors="pt")), cfg)
+    return dict(processor(text=text, images=image, return_tensors="pt"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,9 +98,15 @@ def run(args: argparse.Namespace) -> int:
 
     apply_seed(args.seed)
     try:
+        if args.json:  # refuse a bad --json before counting, not after
+            from ..targets import check_target
+            from .common import model_inputs
+
+            json_inputs = [*(model_inputs(args.model) if args.model else []), args.config]
+            check_target(args.json, kind="file", inputs=json_inputs, overwrite=True, what=f"--json {args.json}")
         if args.model:
-            counts = _counts_from_model(args)
-            what = f"real run of {args.model} ({args.config or 'default SpikeConfig'})"
+            counts, cfg_used = _counts_from_model(args)
+            what = f"real run of {args.model} ({cfg_used})"
         else:
             from .hw import _model_shape
 
@@ -103,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"Counting: {what}")
     print(text)
     if args.json:
+        from ..atomic import atomic_write_text
+
         out: dict[str, Any] = {"what": what, "options": vars(opts), "totals": rep.totals,
                                "rows": [vars(r) for r in rep.rows]}
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        atomic_write_text(args.json, json.dumps(out, indent=2))
     return 0

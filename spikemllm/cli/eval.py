@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from .common import positive_int
 from .options import add_seed, apply_seed
 
 
@@ -20,10 +20,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "rule of a model no adapter knows (see spikemllm.models.layout)")
     p.add_argument("--mode", default=None, choices=["fused", "faithful", "fakequant"], help="override config.mode")
     p.add_argument("--data", help="root folder of the real datasets (one sub-folder per benchmark)")
-    p.add_argument("--limit", type=int, default=None, help="items per benchmark")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--limit", type=positive_int, default=None, help="items per benchmark")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--skip-bad", action="store_true", help="skip data records that cannot be read (each is "
+                   "reported; the count is in the result as meta.skipped_bad) instead of stopping at the first")
     p.add_argument("--max-new-tokens", type=int, default=12)
-    p.add_argument("--json", default=None, help="write the result JSON here (spikemllm's own layout)")
+    p.add_argument("--json", default=None, help="write the result JSON here (spikemllm's own layout; atomically, "
+                   "never over an input)")
     out = p.add_argument_group("lmms-eval layout (to diff against lmms-eval runs)")
     out.add_argument("--output-path", default=None, metavar="DIR",
                      help="write DIR/<model>/<date>_results.json with lmms-eval's keys and task names "
@@ -42,6 +45,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def _check_outputs(args: argparse.Namespace, inputs: list) -> None:
+    """Refuse a --json or --output-path that is, holds or lies inside an input (or --json: not ours)."""
+    from ..errors import OutputError
+    from ..targets import check_target, overlap
+
+    if args.json:
+        check_target(args.json, kind="file", inputs=inputs, overwrite=True, what=f"--json {args.json}")
+    hit = overlap(args.output_path, inputs) if args.output_path else None
+    if hit is not None:
+        raise OutputError(f"--output-path {args.output_path} {hit[1]} the input {hit[0]}; choose a folder outside it")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..bench.runner import format_table, run_benchmark
     from ..config import SpikeConfig
@@ -49,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..nn.stats import collect_stats
     from ..report.measure import cost_summary
     from ..spikify import convert
-    from .common import load_model
+    from .common import load_model, model_inputs, write_json_output
 
     import torch
 
@@ -63,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     apply_seed(args.seed)
     names = [b.strip() for b in args.bench.split(",") if b.strip()]
+    inputs = [*model_inputs(args.model), args.config, args.data, args.layout]
+    _check_outputs(args, inputs)  # before the run, not after it
     model, proc = load_model(args.model)
     if args.layout:
         from ..models.layout import declare_layout
@@ -83,13 +100,13 @@ def run(args: argparse.Namespace) -> int:
         with collect_stats(model) as stats:
             res = run_benchmark(model, proc, names, limit=args.limit, data=args.data, batch_size=args.batch_size,
                                 max_new_tokens=args.max_new_tokens, progress=not args.quiet,
-                                seed=args.seed, log_samples=args.log_samples)
+                                seed=args.seed, log_samples=args.log_samples, skip_bad=args.skip_bad)
         res["cost"] = cost_summary(stats)
         res["cost"]["budget"] = budget.to_dict()
     else:
         res = run_benchmark(model, proc, names, limit=args.limit, data=args.data, batch_size=args.batch_size,
                             max_new_tokens=args.max_new_tokens, progress=not args.quiet, seed=args.seed,
-                            log_samples=args.log_samples)
+                            log_samples=args.log_samples, skip_bad=args.skip_bad)
     import os
 
     if int(os.environ.get("RANK", "0")) == 0:
@@ -99,9 +116,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"budget {budget.format()}")
             print(f"firing rate {c['firing_rate']:.3f}  ACs {c['acs'] / 1e6:.1f}M  MACs {c['macs'] / 1e6:.1f}M")
         if args.json:
-            from ..bench.runner import save_json
-
-            save_json(res, Path(args.json))
+            write_json_output(res, args.json, inputs=inputs)
             print(f"wrote {args.json}")
         if args.output_path:
             from ..bench.lmms_eval import write_lmms_eval

@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     w = p.add_argument_group("workload")
     w.add_argument("--workload", default="qwen2-vl-7b", choices=sorted(WORKLOADS), help="model shape")
     w.add_argument("--hf-config", default=None, metavar="PATH",
-                   help="build the model shape from a transformers config (folder or config.json) instead")
+                   help="build the model shape from a model's config instead: 'bundled', a HF model folder, a "
+                        "spikemllm checkpoint or a config.json")
     w.add_argument("--tv", type=float, default=3.0, help="vision timesteps (may be an average)")
     w.add_argument("--tt", type=float, default=4.0, help="text timesteps (may be an average)")
     w.add_argument("--firing-rate", type=float, default=None, help="firing rate of both modalities")
@@ -57,13 +58,10 @@ def _model_shape(args: argparse.Namespace):
     from ..hardware.workload import ModelShape, get_workload
 
     if args.hf_config:
-        from pathlib import Path
+        from ..opener import open_config
 
-        from transformers import AutoConfig
-
-        path = Path(args.hf_config)
-        cfg = AutoConfig.from_pretrained(path.parent if path.is_file() else path)
-        return ModelShape.from_hf_config(cfg, name=str(path))
+        cfg = open_config(args.hf_config, what="--hf-config")  # 'bundled', a checkpoint, a HF folder or config.json
+        return ModelShape.from_hf_config(cfg, name=str(args.hf_config))
     return get_workload(args.workload)
 
 

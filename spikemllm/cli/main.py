@@ -31,10 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..errors import SpikeMLLMError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:
+    except (SpikeMLLMError, ValueError, FileExistsError, FileNotFoundError) as e:
         print(f"spikemllm {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

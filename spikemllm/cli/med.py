@@ -40,28 +40,22 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                                                   "does not depend on it: padding is not priced)")
     p.add_argument("--seed", type=int, default=0, help="calibration seed (default 0)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace outputs already in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous `med` run's outputs in --out (they are replaced whole, at the end)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from ..config import SpikeConfig
-    from ..msts import budget_range, med, plan, search
+    from ..msts import budget_range
     from ..msts.search import default_search_levels
     from ..msts.allocate import check_budget
-    from ..msts.plots import plot_allocation, plot_med
-    from ..msts.budget import calibration_set, default_calib_spec
-    from ..msts.result import write_json
-    from .common import load_model
+    from ..runfolder import RunFolder
+    from .common import model_inputs
 
     base = SpikeConfig.from_json(args.config) if args.config else SpikeConfig()
     lo, hi = budget_range(base.coder, base.signed)
     check_budget(args.budget, base.coder, base.signed)  # fail before loading anything
-    out = Path(args.out)
-    clash = [n for n in OUTPUTS if (out / n).exists()]
-    if clash and not args.overwrite:
-        raise FileExistsError(f"--out {out} already holds {', '.join(clash)}; pass --overwrite or choose another "
-                              "folder")
     levels = None
     if args.strategy == "search":
         if args.levels:
@@ -72,6 +66,22 @@ def run(args: argparse.Namespace) -> int:
         else:
             levels = default_search_levels(args.budget, base.coder, base.signed)
     t0 = time.time()
+    # This run owns --out until it ends; its outputs replace the previous ones only once all are written.
+    with RunFolder(args.out, command="med", config=vars(args), inputs=[*model_inputs(args.model), args.config],
+                   overwrite=args.overwrite, known_outputs=OUTPUTS) as run:
+        _med(args, base, levels, run.path)
+    print(f"[spikemllm] wrote {', '.join(OUTPUTS)} to {args.out} in {time.time() - t0:.1f}s")
+    return 0
+
+
+def _med(args: argparse.Namespace, base: Any, levels: list[int] | None, out: Path) -> None:
+    """Load, measure, allocate and write every output into ``out`` (the run's staging folder)."""
+    from ..msts import med, plan, search
+    from ..msts.budget import calibration_set, default_calib_spec
+    from ..msts.plots import plot_allocation, plot_med
+    from ..msts.result import write_json
+    from .common import load_model
+
     print(f"[spikemllm] loading {args.model}", flush=True)
     model, processor = load_model(args.model)
     calib_spec = args.calib or default_calib_spec(processor)
@@ -93,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
         result = med(model, calib, config=None if converted is not None else base, progress=True)
         alloc = plan(result, args.budget, args.strategy, weighting=args.weighting)
     cfg = alloc.to_config(base)
-    out.mkdir(parents=True, exist_ok=True)
     result.meta["calib"] = calib_spec
     result.save(out / "med.json")
     write_json(out / "allocation.json", {**alloc.to_dict(), "calib": calib_spec, "unit": UNIT})
@@ -101,8 +110,6 @@ def run(args: argparse.Namespace) -> int:
     plot_med(result, out / "med")
     plot_allocation(alloc, result, out / "allocation")
     _print_summary(result, alloc, calib_spec)
-    print(f"[spikemllm] wrote {', '.join(OUTPUTS)} to {out} in {time.time() - t0:.1f}s")
-    return 0
 
 
 def _print_summary(result: Any, alloc: Any, calib_spec: str) -> None:

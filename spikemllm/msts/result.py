@@ -6,8 +6,6 @@ Groups are keyed like :attr:`spikemllm.SpikeConfig.layer_timesteps` (``"lm.<i>"`
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -129,18 +127,10 @@ class MEDResult:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``obj`` as indented JSON through a unique temporary file and a rename (following the umask)."""
+    from ..atomic import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 __all__ = ["MEDResult", "REST", "RESULT_VERSION", "write_json"]

@@ -89,8 +89,6 @@ def write_report(path: Path, title: str, sections: Sequence[Section], meta: dict
         rows = [[str(k), v if isinstance(v, str) else repr(v)] for k, v in meta.items()]
         parts.append(Section("Run", tables=[Table(["field", "value"], rows)], anchor="run").to_html(root))
     parts.append("</body></html>")
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from ..atomic import atomic_write_text
+
+    return atomic_write_text(path, "\n".join(parts))

@@ -11,6 +11,7 @@ import re
 from torch import nn
 
 from ..config import SpikeConfig
+from ..errors import ConfigError
 from ..models.base import ModelMap
 
 
@@ -20,9 +21,22 @@ def matches(name: str, pattern: str) -> bool:
     return name == pattern or name.endswith("." + pattern)
 
 
+# The default ignore list is a precaution for models that have an lm_head; it may match nothing.
+_DEFAULT_IGNORE = SpikeConfig.__dataclass_fields__["ignore"].default
+
+
 def select_targets(mm: ModelMap, config: SpikeConfig) -> dict[str, nn.Linear]:
-    """Every ``nn.Linear`` in the vision tower, projector and LM that ``targets`` keeps and ``ignore`` drops."""
+    """Every ``nn.Linear`` in the vision tower, projector and LM that ``targets`` keeps and ``ignore`` drops.
+
+    A ``targets`` or ``ignore`` pattern that matches no ``nn.Linear`` of the model is refused: it is almost
+    always a typo, and silently spikifying a layer meant to stay float would change the results.
+    """
     out: dict[str, nn.Linear] = {}
+    linears = [name for name, mod in mm.model.named_modules() if type(mod) is nn.Linear]
+    unused = [p for p in config.ignore if p not in _DEFAULT_IGNORE and not any(matches(n, p) for n in linears)]
+    if unused:
+        raise ConfigError(f"SpikeConfig.ignore pattern(s) {unused} match no nn.Linear of this {mm.family} model; "
+                          "use module names such as 'lm_head', 'mlp.down_proj' or 're:.*vision.*'")
     for name, mod in mm.model.named_modules():
         if type(mod) is not nn.Linear:
             continue
@@ -35,6 +49,6 @@ def select_targets(mm: ModelMap, config: SpikeConfig) -> dict[str, nn.Linear]:
             continue
         out[name] = mod
     if config.targets and not out:
-        raise ValueError(f"SpikeConfig.targets={list(config.targets)} matches no nn.Linear of this "
+        raise ConfigError(f"SpikeConfig.targets={list(config.targets)} matches no nn.Linear of this "
                          f"{mm.family} model; use module names such as 'q_proj' or 're:.*mlp.*'")
     return out

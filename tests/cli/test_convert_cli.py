@@ -137,6 +137,7 @@ def test_entry_point_exit_code_and_stderr(tmp_path):
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 2
     assert [ln for ln in r.stderr.splitlines() if "error" in ln] == [
-        f"spikemllm convert: error: --model {str(tmp_path / 'nope')!r} is neither 'bundled' nor a folder; give a local "
+        f"spikemllm convert: error: --model {str(tmp_path / 'nope')!r} does not exist: it is neither 'bundled' nor a "
+        "folder; give a local "
         "Hugging Face model folder (config.json + *.safetensors) or a spikemllm checkpoint"]
     assert not (tmp_path / "out").exists()

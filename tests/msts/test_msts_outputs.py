@@ -37,7 +37,7 @@ def test_cli_writes_json_plots_and_a_config_under_budget(model_dir, tmp_path, st
     assert rc == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["med.json", "allocation.json", "config.json", "med.png", "med.svg", "allocation.png",
-                            "allocation.svg"])
+                            "allocation.svg", "run.json", ".spikemllm-run"])  # + the run record and marker
     alloc = json.loads((out / "allocation.json").read_text())
     assert alloc["cost"] <= 3.5 + 1e-9 and alloc["strategy"] == strategy
     cfg = spikemllm.SpikeConfig.from_json(str(out / "config.json"))

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import DataError
 from ..example import Example
-from .common import as_list, decode_image, find_parquet, read_rows
+from .common import find_parquet, read_rows, record_guard
 
 EXPECTED = """\
   <path>/DocVQA/validation-00000-of-0000N.parquet   (test-* has no answers)
@@ -13,12 +14,18 @@ EXPECTED = """\
 DEFAULT_SPLIT = "validation"
 
 
-def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None) -> list[Example]:
-    files = find_parquet(Path(path), split, "docvqa", EXPECTED)
-    out = []
-    for row in read_rows(files, ("questionId", "question", "answers", "image"), "docvqa", EXPECTED, limit):
-        types = row.get("question_types")
-        out.append(Example(uid=str(row["questionId"]), task="docvqa", image=decode_image(row["image"]),
-                           question=row["question"], answers=as_list(row["answers"]),
-                           category=types[0] if isinstance(types, list) and types else None))
+def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None,
+         bad: list[DataError] | None = None) -> list[Example]:
+    root = Path(path)
+    out: list[Example] = []
+    columns = ("questionId", "question", "answers", "image")
+    for rec in read_rows(find_parquet(root, split, "docvqa", EXPECTED), columns, "docvqa", EXPECTED):
+        if limit is not None and len(out) >= limit:
+            break
+        with record_guard(rec, bad):
+            uid = rec.ident("questionId")
+            types = rec.row.get("question_types")
+            category = types[0] if isinstance(types, list) and types and isinstance(types[0], str) else None
+            out.append(Example(uid=uid, task="docvqa", image=rec.image("image", root), question=rec.text("question"),
+                               answers=rec.answers("answers"), category=category))
     return out

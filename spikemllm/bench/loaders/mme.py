@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import DataError
 from ..example import Example
-from .common import decode_image, find_parquet, read_rows
+from .common import find_parquet, read_rows, record_guard
 
 EXPECTED = """\
   <path>/data/test-00000-of-00004-....parquet
@@ -14,12 +15,18 @@ EXPECTED = """\
 DEFAULT_SPLIT = "test"
 
 
-def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None) -> list[Example]:
-    files = find_parquet(Path(path), split, "mme", EXPECTED)
-    out = []
-    rows = read_rows(files, ("question_id", "image", "question", "answer", "category"), "mme", EXPECTED, limit)
-    for i, row in enumerate(rows):
-        out.append(Example(uid=f"mme-{i}", task="mme", image=decode_image(row["image"]), question=row["question"],
-                           answers=[str(row["answer"])], category=row["category"],
-                           group=f"{row['category']}/{row['question_id']}"))
+def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None,
+         bad: list[DataError] | None = None) -> list[Example]:
+    root = Path(path)
+    out: list[Example] = []
+    columns = ("question_id", "image", "question", "answer", "category")
+    rows = read_rows(find_parquet(root, split, "mme", EXPECTED), columns, "mme", EXPECTED)
+    for i, rec in enumerate(rows):
+        if limit is not None and len(out) >= limit:
+            break
+        with record_guard(rec, bad):
+            qid, category = rec.ident("question_id"), rec.text("category")
+            rec.uid = f"mme-{i}"
+            out.append(Example(uid=rec.uid, task="mme", image=rec.image("image", root), question=rec.text("question"),
+                               answers=[rec.text("answer")], category=category, group=f"{category}/{qid}"))
     return out

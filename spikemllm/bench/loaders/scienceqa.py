@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import DataError
 from ..example import Example
 from ..prompts import option_letters
-from .common import decode_image, find_parquet, read_rows
+from .common import find_parquet, read_rows, record_guard
 
 EXPECTED = """\
   <path>/data/test-00000-of-0000N.parquet            (derek-thomas/ScienceQA)
@@ -17,18 +18,27 @@ EXPECTED = """\
 DEFAULT_SPLIT = "test"
 
 
-def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None) -> list[Example]:
-    files = find_parquet(Path(path), split, "scienceqa", EXPECTED)
-    out = []
-    for i, row in enumerate(read_rows(files, ("image", "question", "choices", "answer"), "scienceqa", EXPECTED)):
+def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None,
+         bad: list[DataError] | None = None) -> list[Example]:
+    root = Path(path)
+    out: list[Example] = []
+    rows = read_rows(find_parquet(root, split, "scienceqa", EXPECTED), ("image", "question", "choices", "answer"),
+                     "scienceqa", EXPECTED)
+    for i, rec in enumerate(rows):
         if limit is not None and len(out) >= limit:
             break
-        if not row["image"]:
+        if not rec.row["image"]:
             continue
-        choices = [str(c) for c in row["choices"]]
-        hint = (row.get("hint") or "").strip()
-        question = f"Context: {hint}\n{row['question']}" if hint else row["question"]
-        out.append(Example(uid=f"scienceqa-{split}-{i}", task="scienceqa", image=decode_image(row["image"]),
-                           question=question, answers=[option_letters(len(choices))[int(row["answer"])]],
-                           choices=choices, category=row.get("subject")))
+        rec.uid = f"scienceqa-{split}-{i}"
+        with record_guard(rec, bad):
+            choices = rec.answers("choices")
+            answer = rec.row["answer"]
+            if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choices):
+                raise rec.error(f"field 'answer' is {answer!r}; expected an index into the {len(choices)} choices")
+            hint = (rec.text("hint", optional=True) or "").strip()
+            question = rec.text("question")
+            out.append(Example(uid=rec.uid, task="scienceqa", image=rec.image("image", root),
+                               question=f"Context: {hint}\n{question}" if hint else question,
+                               answers=[option_letters(len(choices))[answer]], choices=choices,
+                               category=rec.text("subject", optional=True)))
     return out

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import DataError
 from ..example import Example
-from .common import as_list, decode_image, find_parquet, read_rows
+from .common import find_parquet, read_rows, record_guard
 
 EXPECTED = """\
   <path>/data/validation-00000-of-0000N.parquet   (also train-*, test-*; test has no answers)
@@ -13,10 +14,15 @@ EXPECTED = """\
 DEFAULT_SPLIT = "validation"
 
 
-def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None) -> list[Example]:
-    files = find_parquet(Path(path), split, "textvqa", EXPECTED)
-    return [
-        Example(uid=str(row["question_id"]), task="textvqa", image=decode_image(row["image"]),
-                question=row["question"], answers=as_list(row["answers"]))
-        for row in read_rows(files, ("question_id", "question", "answers", "image"), "textvqa", EXPECTED, limit)
-    ]
+def load(path: str | Path, split: str = DEFAULT_SPLIT, limit: int | None = None,
+         bad: list[DataError] | None = None) -> list[Example]:
+    root = Path(path)
+    out: list[Example] = []
+    columns = ("question_id", "question", "answers", "image")
+    for rec in read_rows(find_parquet(root, split, "textvqa", EXPECTED), columns, "textvqa", EXPECTED):
+        if limit is not None and len(out) >= limit:
+            break
+        with record_guard(rec, bad):
+            out.append(Example(uid=rec.ident("question_id"), task="textvqa", image=rec.image("image", root),
+                               question=rec.text("question"), answers=rec.answers("answers")))
+    return out
