@@ -92,7 +92,7 @@ def main() -> int:
     calibs: dict[int, list] = {}
     tasks = list(fp_res["tasks"])
     print(f"| row | lever | plan | KL(FP‖row) | {' | '.join(tasks)} | avg % | gap to FP | convert s |")
-    print("|" + "---|" * (len(tasks) + 6))
+    print("|" + "---|" * (len(tasks) + 7))
     print("| fp | FP32 | - | 0 | " + " | ".join(f"{fp_res['tasks'][k]['normalized']:.1f}" for k in tasks)
           + f" | {fp_res['average']:.2f} | +0.00 | - |", flush=True)
     for name in names:

@@ -78,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
     p.add_argument("--recipe-calib", default=None,
                    help="items the recipe's GPTQ calibrates on (default: minibench:32, train split)")
-    p.add_argument("--search-rounds", type=int, default=2, help="local re-planning rounds of the search (default 2)")
+    p.add_argument("--search-rounds", type=int, default=1, help="local re-planning rounds of the search (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_seed(p, "the mini-benchmark's held-out items (0: the items the bundled model's scores refer to), the "
                 "recipe's calibration items and torch; the budget unit's calibration set stays seed 0")

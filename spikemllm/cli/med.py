@@ -30,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=("med", "search"), default="search",
                    help="'med': from the cosine curves only (fast: one float pass); 'search': plans measured "
                         "against the float model on the calibration set (default; a minute on the bundled model)")
-    p.add_argument("--rounds", type=int, default=2, help="search: local re-planning rounds (default 2)")
+    p.add_argument("--rounds", type=int, default=1, help="search: local re-planning rounds (default 1; on the "
+                   "bundled model a second round measured 25 more plans and kept none)")
     p.add_argument("--weighting", choices=("macs", "tokens", "equal"), default="macs",
                    help="what the average is weighted by (default: MACs, i.e. token counts x layer cost)")
     p.add_argument("--levels", help="search: consecutive timesteps a unit may take, comma-separated "
@@ -39,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=5, help="calibration items per batch (default 5; the budget "
                                                                   "does not depend on it: padding is not priced)")
     p.add_argument("--seed", type=int, default=0, help="calibration seed (default 0)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the search runs many "
+                   "small forward passes, and on a small model thread hand-offs cost more than they give, far more "
+                   "on a busy machine)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous `med` run's outputs in --out (they are replaced whole, at the end)")
@@ -82,6 +86,9 @@ def _med(args: argparse.Namespace, base: Any, levels: list[int] | None, out: Pat
     from ..msts.result import write_json
     from .common import load_model
 
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     print(f"[spikemllm] loading {args.model}", flush=True)
     model, processor = load_model(args.model)
     calib_spec = args.calib or default_calib_spec(processor)
