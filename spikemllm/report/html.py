@@ -83,6 +83,7 @@ def write_report(path: Path, title: str, sections: Sequence[Section], meta: dict
     if intro:
         parts.append(f"<p>{html.escape(intro)}</p>")
     links = [f"<a href='#{html.escape(s.anchor or _slug(s.title))}'>{html.escape(s.title)}</a>" for s in sections]
+    links += ["<a href='#run'>Run</a>"] if meta else []
     parts.append("<nav>" + " · ".join(links) + "</nav>")
     parts += [s.to_html(root) for s in sections]
     if meta:
