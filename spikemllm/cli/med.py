@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"average timesteps, e.g. 3.5, in the budget unit: {UNIT}")
     p.add_argument("--strategy", choices=("med", "search"), default="search",
                    help="'med': from the cosine curves only (the fast option: seconds); 'search': plans measured "
-                        "against the float model on the calibration set (default; a minute on the bundled model)")
+                        "against the float model on the calibration set (default; half a minute on the bundled model)")
     p.add_argument("--rounds", type=int, default=1, help="search: local re-planning rounds (default 1; on the "
                    "bundled model a second round measured 25 more plans and kept none)")
     p.add_argument("--weighting", choices=("macs", "tokens", "equal"), default="macs",
