@@ -12,6 +12,7 @@ from .io import load, save
 from .levels import level_spec
 from .models import describe, supported_model_types, tiny_model
 from .msts import MEDResult, allocate, med, search
+from .opener import open_model
 from .nn import RunStats, SpikeLinear, collect_stats, set_mode
 from .quant import QuantSpec, quantize
 from .spikify import convert
@@ -20,4 +21,4 @@ __version__ = "0.1.0"
 
 __all__ = ["IFCoder", "TCLIFCoder", "SpikeLinear", "SpikeConfig", "convert", "save", "load", "QuantSpec",
            "quantize", "level_spec", "collect_stats", "RunStats", "set_mode", "describe", "supported_model_types",
-           "tiny_model", "med", "allocate", "search", "MEDResult", "__version__"]
+           "tiny_model", "open_model", "med", "allocate", "search", "MEDResult", "__version__"]

@@ -13,8 +13,10 @@ A transformers load that reports any missing, unexpected or mismatched weight is
 randomly initialised model: a checkpoint of another kind, a truncated export or a folder whose weights do
 not fit its config is refused by name. Nothing is downloaded.
 
-The keyword-only signature leaves room for placement options (device, dtype, offload) that apply to all
-three kinds alike.
+Placement (:mod:`spikemllm.placement`): ``device``, ``dtype``, ``offload`` and ``max_memory`` apply to all three
+kinds alike. A Hugging Face folder (and ``bundled``) is loaded straight into place by transformers (with
+accelerate's ``device_map="auto"`` when offloading, so a model larger than memory never is in memory whole); a
+spikemllm checkpoint is loaded, then moved or dispatched.
 """
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ from typing import Any, Literal
 
 from torch import nn
 
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .logs import get_logger
+from .placement import Placement, hf_load_kwargs, place, placement
 
 log = get_logger(__name__)
 
@@ -71,24 +74,41 @@ def resolve_model(spec: str | os.PathLike | ModelSource, what: str = "--model") 
                             f"folder nor a spikemllm checkpoint; {_HINT}")
 
 
-def open_model(spec: str | os.PathLike | ModelSource, *, what: str = "--model") -> tuple[nn.Module, Any]:
-    """``(model in eval mode, processor or tokenizer or None)`` for ``spec`` (see the module doc)."""
+def open_model(spec: str | os.PathLike | ModelSource, *, what: str = "--model", device: Any = "cpu",
+               dtype: Any = "auto", offload: str | os.PathLike | None = None, max_memory: Any = None,
+               placed: Placement | None = None) -> tuple[nn.Module, Any]:
+    """``(model in eval mode, processor or tokenizer or None)`` for ``spec`` (see the module doc).
+
+    ``device`` (``"cpu"`` by default in Python; the CLI's ``--device`` defaults to ``auto``), ``dtype``,
+    ``offload`` and ``max_memory`` are :func:`spikemllm.placement.placement`'s; ``placed`` passes them already
+    resolved (what the CLI does).
+    """
+    p = placed if placed is not None else placement(device, dtype, offload, max_memory)
     src = resolve_model(spec, what)
     if src.kind == "checkpoint":
-        from .io import load
-
-        return load(src.path), processor_of(src.path)
+        return _open_checkpoint(src.path, p), processor_of(src.path)
     if src.kind == "bundled":
-        import torch
         import transformers
 
         model = _from_pretrained_strict(transformers.LlavaForConditionalGeneration, src.path,
-                                        attn_implementation="eager", dtype=torch.float32)
+                                        attn_implementation="eager", **hf_load_kwargs(p))
         return model, transformers.AutoProcessor.from_pretrained(str(src.path), local_files_only=True)
-    return _open_hf(src.path), processor_of(src.path)
+    return _open_hf(src.path, p), processor_of(src.path)
 
 
-def _open_hf(p: Path) -> nn.Module:
+def _open_checkpoint(path: Path, p: Placement) -> nn.Module:
+    """A spikemllm checkpoint, placed. :func:`spikemllm.load` builds it in RAM (its integer codes are a byte per
+    weight at most); offloading then dispatches its float parts."""
+    import inspect
+
+    from .io import load
+
+    if not p.dispatched and {"dtype", "device"} <= set(inspect.signature(load).parameters):
+        return load(path, dtype=p.dtype, device=p.device)  # loads straight into place
+    return place(load(path), p)
+
+
+def _open_hf(p: Path, placed: Placement | None = None) -> nn.Module:
     import transformers
     from safetensors import SafetensorError
 
@@ -100,9 +120,12 @@ def _open_hf(p: Path) -> nn.Module:
     # The class the folder was saved from is the one to load it with; the Auto classes only guess.
     names = declared[:1] or list(AUTO_CLASSES)
     errors: dict[str, list[str]] = {}
+    kwargs = hf_load_kwargs(placed or Placement())
     for name in dict.fromkeys(names):
         try:
-            return _from_pretrained_strict(getattr(transformers, name), p)
+            return _from_pretrained_strict(getattr(transformers, name), p, **kwargs)
+        except ConfigError:
+            raise  # about the placement, not the class: every class would say the same
         except (ValueError, KeyError, OSError, SafetensorError) as e:  # a corrupt weights file: SafetensorError
             errors.setdefault(" ".join(str(e).split()), []).append(name)  # one line; same message once
     real = {m: a for m, a in errors.items() if not m.startswith("Unrecognized configuration class")}
@@ -119,6 +142,11 @@ def _from_pretrained_strict(cls: Any, path: Path, **kwargs: Any) -> nn.Module:
     hf_logging.set_verbosity_error()  # its load report would repeat, in many lines, what the error says
     try:
         model, info = cls.from_pretrained(str(path), local_files_only=True, output_loading_info=True, **kwargs)
+    except ValueError as e:
+        if "offload" in str(e) and kwargs.get("device_map") == "auto" and "offload_folder" not in kwargs:
+            raise ConfigError("the model does not fit --max-memory: give --offload DIR for the part that does not") \
+                from None
+        raise
     finally:
         hf_logging.set_verbosity(level)
     problems = []

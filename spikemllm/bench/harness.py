@@ -68,11 +68,12 @@ def generate_answers(model: torch.nn.Module, processor_or_tokenizer: Any, batch:
             inputs = processor_or_tokenizer(prompts, return_tensors="pt", padding=True)
     finally:
         tok.padding_side = old_side
-    device = next(model.parameters()).device
-    inputs = {k: v.to(device) if torch.is_tensor(v) else v for k, v in inputs.items()}
+    from ..placement import input_device, to_device
+
+    inputs = to_device(inputs, input_device(model))  # a dispatched model: its first computing device
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
-    new_tokens = out[:, inputs["input_ids"].shape[1]:]
+    new_tokens = out[:, inputs["input_ids"].shape[1]:].cpu()  # the one read per batch: the answers' token ids
     return [t.strip() for t in tok.batch_decode(new_tokens, skip_special_tokens=True)]
 
 

@@ -45,7 +45,11 @@ def _clean(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def forward_model(model: nn.Module, batch: dict[str, Any]) -> Any:
-    """``model(**batch)`` without a KV cache when the model's forward takes ``use_cache``."""
+    """``model(**batch)`` without a KV cache when the model's forward takes ``use_cache``; the batch goes to the
+    model's device first (calibration sets are built on the CPU)."""
+    from ..placement import input_device, to_device
+
+    batch = to_device(batch, input_device(model))
     params = inspect.signature(model.forward).parameters
     if "use_cache" in params and "use_cache" not in batch:
         return model(**batch, use_cache=False)

@@ -100,3 +100,71 @@ def offload_blocks_to_disk(model: nn.Module, folder: str) -> nn.Module:
         if prefix:
             device_map.update({f"{prefix}.{i}": "disk" for i in range(len(model.get_submodule(prefix)))})
     return accelerate.dispatch_model(model, device_map=device_map, offload_dir=str(folder))
+
+
+def _hooks_of(module: nn.Module) -> list[Any]:
+    hook = getattr(module, "_hf_hook", None)
+    return [h for h in (list(getattr(hook, "hooks", ())) or [hook]) if h is not None]
+
+
+def _execution_device(module: nn.Module) -> Any:
+    """The device accelerate runs ``module`` on, or None when no hook of accelerate manages it."""
+    return next((h.execution_device for h in _hooks_of(module) if getattr(h, "execution_device", None) is not None),
+                None)
+
+
+def settle(model: nn.Module) -> nn.Module:
+    """After :func:`spikemllm.convert` on a dispatched model: put every module that accelerate does not manage
+    (the new SpikeLinear layers, built on the CPU where the float layer was offloaded) on the execution device
+    of its nearest dispatched ancestor, so a block that accelerate runs on a GPU finds its layers there. A
+    no-op on a model that is not dispatched, or on a CPU-only dispatch."""
+    if getattr(model, "hf_device_map", None) is None and not any(_hooks_of(m) for m in model.modules()):
+        return model
+
+    def walk(mod: nn.Module, device: Any) -> None:
+        own = _execution_device(mod)
+        if own is not None:
+            device = own
+        elif device is not None:
+            mine = [*mod.parameters(recurse=False), *(b for b in mod.buffers(recurse=False) if b is not None)]
+            target = torch.device(device) if not isinstance(device, int) else torch.device("cuda", device)
+            if mine and all(t.device.type != "meta" for t in mine) and any(t.device != target for t in mine):
+                mod.to(target)
+        for child in mod.children():
+            walk(child, device)
+
+    walk(model, None)
+    return model
+
+
+def onload(model: nn.Module) -> nn.Module:
+    """Bring every offloaded parameter and buffer back into its module (the CPU, or the GPU it ran on) and
+    remove accelerate's hooks: an ordinary model again, e.g. to save it. Call it once the model is small enough
+    to hold: after :func:`spikemllm.convert`, whose integer codes take a byte per weight. Tied weights stay tied.
+    A model that is not dispatched is returned as it is."""
+    hooked = [m for m in model.modules() if _hooks_of(m)]
+    if not hooked:
+        return model
+    from accelerate.hooks import remove_hook_from_module
+
+    for mod in hooked:
+        # an offloaded weight comes back to the CPU (it did not fit the GPU); the others stay where they ran
+        dev = "cpu" if any(getattr(h, "offload", False) for h in _hooks_of(mod)) else (_execution_device(mod) or "cpu")
+        for name, t in [*mod.named_parameters(recurse=False), *mod.named_buffers(recurse=False)]:
+            if t is None or t.device.type != "meta":
+                continue
+            value = read_param(mod, name).to(dev)
+            if isinstance(t, nn.Parameter):
+                setattr(mod, name, nn.Parameter(value, requires_grad=t.requires_grad))
+            else:
+                mod._buffers[name] = value
+    remove_hook_from_module(model, recurse=True)
+    for attr in ("hf_device_map",):
+        if hasattr(model, attr):
+            try:
+                delattr(model, attr)
+            except AttributeError:  # pragma: no cover - a class attribute
+                pass
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()  # each tied parameter was read from the map on its own; tie them again
+    return model

@@ -12,10 +12,11 @@ from torch import nn
 from ..opener import ModelSource, open_model, resolve_model
 
 
-def load_model(spec: str | ModelSource) -> tuple[nn.Module, Any]:
+def load_model(spec: str | ModelSource, placed: Any = None) -> tuple[nn.Module, Any]:
     """``(model, processor_or_tokenizer_or_None)`` for ``bundled``, a spikemllm checkpoint or a HF folder
-    (:func:`spikemllm.opener.open_model`: strict, never downloads)."""
-    return open_model(spec)
+    (:func:`spikemllm.opener.open_model`: strict, never downloads), placed as ``placed`` says
+    (:func:`spikemllm.cli.options.placement_of`; None: the CPU, stored dtype)."""
+    return open_model(spec, placed=placed)
 
 
 def model_inputs(spec: str | ModelSource) -> list[Path]:

@@ -5,7 +5,7 @@ import argparse
 import time
 
 from ..config import SpikeConfig
-from .options import add_seed, apply_seed, seeded_calibration
+from .options import add_placement, add_seed, apply_seed, placement_of, seeded_calibration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="JSON/YAML file naming the vision tower, projector, language model, blocks and image-token "
                         "rule of a model no adapter knows (see spikemllm.models.layout)")
     add_seed(p, "the default calibration set of methods that calibrate (smoothquant, gptq)")
+    add_placement(p, offload=True)  # --device/--dtype/--offload/--max-memory (spikemllm.placement)
     return p
 
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     check_target(args.out, kind="checkpoint", inputs=inputs, overwrite=args.overwrite, what=f"--out {args.out}")
     t0 = time.time()
     print(f"[spikemllm] loading {args.model}", flush=True)
-    model, proc = load_model(args.model)
+    model, proc = load_model(args.model, placement_of(args))
     if args.layout:
         from ..models.layout import declare_layout
 
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
           flush=True)
     apply_seed(args.seed)
     convert(model, cfg, seeded_calibration(model, cfg, args.seed), progress=True)
-    out = save(model, args.out, overwrite=args.overwrite, tokenizer=proc, inputs=inputs)
+    from ..calibrate.offload import onload
+
+    out = save(onload(model), args.out, overwrite=args.overwrite, tokenizer=proc, inputs=inputs)
     print(f"[spikemllm] saved {out} in {time.time() - t0:.1f}s")
     return 0

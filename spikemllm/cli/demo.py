@@ -23,7 +23,7 @@ from typing import Any
 
 from ..config import SpikeConfig
 from ..report.measure import Setting, SettingResult
-from .options import add_seed, apply_seed
+from .options import add_placement, add_seed, apply_seed, placement_of
 
 RTN = "RTN"
 RECIPE_NAME = "rotation+GPTQ"
@@ -82,6 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_seed(p, "the mini-benchmark's held-out items (0: the items the bundled model's scores refer to), the "
                 "recipe's calibration items and torch; the budget unit's calibration set stays seed 0")
+    add_placement(p)
     return p
 
 
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from .common import model_inputs
 
     t0 = time.time()
+    placement_of(args)  # a device this machine lacks: one line, before the run folder is touched
     apply_seed(args.seed)
     torch.set_num_threads(max(1, args.threads))
     # This run owns --out until it ends; its outputs replace the previous demo's only once all are written.
@@ -117,7 +119,7 @@ def _run(args: argparse.Namespace, out: Path, t0: float) -> None:
 
     progress = not args.quiet
     examples = load_examples(list(BENCHMARKS), "test", args.limit, seed=args.seed)
-    fp, proc = load_model(args.model)
+    fp, proc = load_model(args.model, placement_of(args))
     fresh = lambda: (copy.deepcopy(fp), proc)  # noqa: E731  (every row starts from the untouched float model)
     say = lambda s: print(f"[spikemllm demo] {s}", flush=True)  # noqa: E731
     say(f"model={args.model}, {len(examples)} held-out items ({len(examples) // len(BENCHMARKS)} per task)")

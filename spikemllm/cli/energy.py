@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from .options import add_seed, apply_seed
+from .options import add_placement, add_seed, apply_seed, placement_of
 
 __all__ = ["add_parser", "run"]
 
@@ -46,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     pr.add_argument("--kv-bits", type=int, default=8, help="bits per KV-cache entry of the spiking model")
     p.add_argument("--summary", action="store_true", help="totals only, no per-layer rows")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows and totals as JSON")
+    add_placement(p)  # where the --model run computes
     p.set_defaults(func=run)
     return p
 
@@ -59,21 +60,26 @@ def _counts_from_model(args: argparse.Namespace) -> tuple[list, str]:
 
     from ..energy.run import count_model_run
     from ..errors import ConfigError
+    from ..placement import input_device, place, to_device
     from .common import load_model
 
     cfg = spikemllm.SpikeConfig.from_json(args.config) if args.config else None
+    placed = placement_of(args)
     if args.model.startswith("tiny:"):
         from ..models.tiny import tiny_model
 
         model, inputs = tiny_model(args.model.split(":", 1)[1], seed=args.seed)
-        return count_model_run(model, inputs, cfg), args.config or "default SpikeConfig"
-    model, processor = load_model(args.model)
+        model = place(model, placed)
+        return count_model_run(model, to_device(inputs, input_device(model)), cfg), \
+            args.config or "default SpikeConfig"
+    model, processor = load_model(args.model, placed)
+    inputs = to_device(_model_inputs(args, processor), input_device(model))
     if getattr(model, "spike_config", None) is not None:
         if cfg is not None:
             raise ConfigError(f"--model {args.model} is already converted (a spikemllm checkpoint); drop --config: "
                               "its own config is what gets counted")
-        return count_model_run(model, _model_inputs(args, processor)), "the checkpoint's own SpikeConfig"
-    return count_model_run(model, _model_inputs(args, processor), cfg), args.config or "default SpikeConfig"
+        return count_model_run(model, inputs), "the checkpoint's own SpikeConfig"
+    return count_model_run(model, inputs, cfg), args.config or "default SpikeConfig"
 
 
 def _model_inputs(args: argparse.Namespace, processor: Any) -> dict[str, Any]:

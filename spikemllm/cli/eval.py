@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from .common import positive_int
-from .options import add_seed, apply_seed
+from .options import add_placement, add_seed, apply_seed, placement_of
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -42,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the bundled model is "
                    "tiny, and thread hand-offs cost more than they give, worse on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_placement(p, offload=True)
     return p
 
 
@@ -75,12 +76,13 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     start = time.perf_counter()
+    placed = placement_of(args)  # a device this machine lacks: one line, before anything is loaded
     torch.set_num_threads(max(1, args.threads))
     apply_seed(args.seed)
     names = [b.strip() for b in args.bench.split(",") if b.strip()]
     inputs = [*model_inputs(args.model), args.config, args.data, args.layout]
     _check_outputs(args, inputs)  # before the run, not after it
-    model, proc = load_model(args.model)
+    model, proc = load_model(args.model, placed)
     if args.layout:
         from ..models.layout import declare_layout
 
@@ -92,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     if cfg is not None or getattr(model, "spike_config", None) is not None:
         budget = _budget(model, proc, cfg, args.calib)  # priced before converting: one float pass
     if cfg is not None:
-        convert(model, cfg, progress=not args.quiet)
+        from ..calibrate.offload import settle
+
+        settle(convert(model, cfg, progress=not args.quiet))  # new layers go where accelerate runs their block
     if args.mode:
         set_mode(model, args.mode)
     spiking = getattr(model, "spike_config", None) is not None
@@ -120,11 +124,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {args.json}")
         if args.output_path:
             from ..bench.lmms_eval import write_lmms_eval
+            from ..placement import input_device
 
             model_args = f"pretrained={args.model}" + (f",config={args.config}" if args.config else "")
             paths = write_lmms_eval(res, args.output_path, model=args.model, log_samples=args.log_samples,
                                     model_args=model_args, limit=args.limit, batch_size=args.batch_size,
-                                    device=str(next(model.parameters()).device), seed=args.seed,
+                                    device=str(input_device(model)), seed=args.seed,
                                     start_time=start)
             print("wrote " + ", ".join(str(p) for p in paths))
     return 0

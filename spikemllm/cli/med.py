@@ -46,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous `med` run's outputs in --out (they are replaced whole, at the end)")
+    from .options import add_placement
+
+    add_placement(p, offload=True)
     return p
 
 
@@ -56,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
     from ..msts.allocate import check_budget
     from ..runfolder import RunFolder
     from .common import model_inputs
+    from .options import placement_of
 
     base = SpikeConfig.from_json(args.config) if args.config else SpikeConfig()
+    placed = placement_of(args)  # a device this machine lacks: one line, before anything is loaded
     lo, hi = budget_range(base.coder, base.signed)
     check_budget(args.budget, base.coder, base.signed)  # fail before loading anything
     levels = None
@@ -73,12 +78,12 @@ def run(args: argparse.Namespace) -> int:
     # This run owns --out until it ends; its outputs replace the previous ones only once all are written.
     with RunFolder(args.out, command="med", config=vars(args), inputs=[*model_inputs(args.model), args.config],
                    overwrite=args.overwrite, known_outputs=OUTPUTS) as run:
-        _med(args, base, levels, run.path)
+        _med(args, base, levels, run.path, placed)
     print(f"[spikemllm] wrote {', '.join(OUTPUTS)} to {args.out} in {time.time() - t0:.1f}s")
     return 0
 
 
-def _med(args: argparse.Namespace, base: Any, levels: list[int] | None, out: Path) -> None:
+def _med(args: argparse.Namespace, base: Any, levels: list[int] | None, out: Path, placed: Any = None) -> None:
     """Load, measure, allocate and write every output into ``out`` (the run's staging folder)."""
     from ..msts import med, plan, search
     from ..msts.budget import calibration_set, default_calib_spec
@@ -90,7 +95,7 @@ def _med(args: argparse.Namespace, base: Any, levels: list[int] | None, out: Pat
 
     torch.set_num_threads(max(1, args.threads))
     print(f"[spikemllm] loading {args.model}", flush=True)
-    model, processor = load_model(args.model)
+    model, processor = load_model(args.model, placed)
     calib_spec = args.calib or default_calib_spec(processor)
     calib = calibration_set(calib_spec, model, processor, batch_size=args.batch_size, seed=args.seed)
     converted = getattr(model, "spike_config", None)

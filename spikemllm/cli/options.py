@@ -6,6 +6,9 @@
 * :func:`plain` turns a module docstring written for Sphinx (````spikemllm hw````) into plain terminal text.
 * :func:`add_seed` / :func:`apply_seed`: one ``--seed`` for every command that draws random numbers (the
   mini-benchmark's items, calibration sets, random tiny models), seeding Python, NumPy and torch together.
+* :func:`add_placement` / :func:`placement_of`: ``--device``, ``--dtype`` (and, where a model may be larger than
+  memory, ``--offload`` and ``--max-memory``) for every command that loads a model, resolved by
+  :mod:`spikemllm.placement`.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ import random
 import re
 from typing import Any
 
-__all__ = ["HelpFormatter", "plain", "add_seed", "apply_seed", "seeded_calibration", "style_parser"]
+__all__ = ["HelpFormatter", "plain", "add_seed", "apply_seed", "seeded_calibration", "style_parser", "add_placement",
+           "placement_of"]
 
 _RST_LITERAL = re.compile(r"``(.+?)``", flags=re.S)
 _RST_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj):`~?([^`]+)`")
@@ -87,3 +91,33 @@ def seeded_calibration(model: Any, config: Any, seed: int) -> list[dict[str, Any
     from ..models import describe
 
     return default_calibration(describe(model), seed=seed)
+
+
+def add_placement(parser: argparse.ArgumentParser, *, offload: bool = False) -> argparse._ArgumentGroup:
+    """``--device`` and ``--dtype`` in a group of their own; with ``offload``, also ``--offload DIR`` and
+    ``--max-memory`` (accelerate's ``device_map="auto"``: for models larger than memory)."""
+    from ..placement import DEVICES, DTYPES
+
+    g = parser.add_argument_group("placement (where the model runs)")
+    g.add_argument("--device", choices=DEVICES, default="auto",
+                   help="auto: CUDA if present (device LOCAL_RANK under torchrun), else MPS, else the CPU")
+    g.add_argument("--dtype", choices=list(DTYPES), default="auto",
+                   help="dtype of the model's float parts; auto: the dtype its weights are stored in (the integer "
+                        "engine of a converted model keeps int8 codes and float32 scales)")
+    if offload:
+        g.add_argument("--offload", default=None, metavar="DIR",
+                       help="folder for the weights that do not fit: the model is loaded with accelerate's "
+                            "device_map='auto', the rest stays on disk there and each block is read while it runs")
+        g.add_argument("--max-memory", default=None, metavar="SPEC",
+                       help="memory each device may hold, e.g. 'cpu=2GiB' or '0=70GiB,cpu=100GiB' (GPU ids as "
+                            "integers); the rest goes to --offload (default: what is free)")
+    return g
+
+
+def placement_of(args: argparse.Namespace) -> Any:
+    """The :class:`spikemllm.placement.Placement` of parsed arguments (ConfigError, one line, when the device is
+    absent, e.g. ``--device cuda`` on a machine without CUDA)."""
+    from ..placement import placement
+
+    return placement(getattr(args, "device", "auto"), getattr(args, "dtype", "auto"),
+                     getattr(args, "offload", None), getattr(args, "max_memory", None))

@@ -50,31 +50,55 @@ def _first_tensor(x: Any) -> torch.Tensor | None:
 
 
 class _Context:
-    """Masks of the batch being run, read by the hooks."""
+    """Masks of the batch being run, read by the hooks (kept on the device they came from; a copy per other
+    device a hook runs on, made once per batch)."""
 
-    vision: torch.Tensor | None = None  # bool [B, S], True = vision token
-    valid: torch.Tensor | None = None  # bool [B, S], False = padding
+    def __init__(self) -> None:
+        self.vision: torch.Tensor | None = None  # bool [B, S], True = vision token
+        self.valid: torch.Tensor | None = None  # bool [B, S], False = padding
+        self._copies: dict[tuple[str, torch.device], torch.Tensor | None] = {}
+
+    def set(self, vision: torch.Tensor | None, valid: torch.Tensor | None) -> None:
+        self.vision = None if vision is None else vision.detach().bool()
+        self.valid = None if valid is None else valid.detach().bool()
+        self._copies = {}
+
+    def on(self, name: str, device: torch.device) -> torch.Tensor | None:
+        key = (name, device)
+        if key not in self._copies:
+            t = getattr(self, name)
+            self._copies[key] = None if t is None else t.to(device, non_blocking=True)
+        return self._copies[key]
 
 
-def _split(ctx: _Context, lead: torch.Size, region_is_vision: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(vision mask, valid mask) flattened to the ``lead`` tokens, or None when they do not line up."""
+def _split(ctx: _Context, lead: torch.Size, region_is_vision: bool, device: torch.device
+           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(vision mask, valid mask) flattened to the ``lead`` tokens on ``device`` (valid: None when it does not
+    line up, or the region sees vision tokens only)."""
     n = 1
     for d in lead:
         n *= d
     if region_is_vision:
-        return torch.ones(n, dtype=torch.bool), None
+        return torch.ones(n, dtype=torch.bool, device=device), None
     fits = ctx.vision is not None and ctx.vision.numel() == n
-    vis = ctx.vision.reshape(-1) if fits else torch.zeros(n, dtype=torch.bool)
-    valid = ctx.valid.reshape(-1) if ctx.valid is not None and ctx.valid.numel() == n else None
+    vis = ctx.on("vision", device).reshape(-1) if fits else torch.zeros(n, dtype=torch.bool, device=device)
+    valid = ctx.on("valid", device).reshape(-1) if ctx.valid is not None and ctx.valid.numel() == n else None
     return vis, valid
 
 
 class Observer:
-    """Context manager installing the cosine and cost hooks on ``mm.model``; see the module docstring."""
+    """Context manager installing the cosine and cost hooks on ``mm.model``; see the module docstring.
+
+    The hooks never read a value back to the host: every sum stays a tensor on the device its layer runs on
+    (float64 cosine sums, int64 token and MAC counts), and :meth:`run` reads them all at once at the end. On a
+    GPU a read per hook would stall the pipeline hundreds of times per batch.
+    """
 
     def __init__(self, mm: ModelMap, linears: dict[str, nn.Module], cosines: bool = True) -> None:
         self.mm, self.ctx, self.obs = mm, _Context(), Observation()
         self._handles: list[Any] = []
+        self._acc: dict[tuple[str, str, str], torch.Tensor] = {}  # (kind, group, modality) -> running sum
+        self._batch_tokens: dict[str, dict[str, torch.Tensor]] = {}
         if cosines:
             for kind in ("vision", "lm"):
                 if mm.num_layers(kind) == 0:
@@ -86,6 +110,10 @@ class Observer:
             vis_region = mm.region_of(name) in ("vision", "projector")
             self._handles.append(lin.register_forward_pre_hook(self._linear_hook(group_of(mm, name), lin, vis_region)))
 
+    def _add(self, key: tuple[str, str, str], value: torch.Tensor) -> None:
+        old = self._acc.get(key)
+        self._acc[key] = value if old is None else old + value.to(old.device)
+
     def _block_hook(self, group: str, kind: str):
         def hook(module: nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> None:
             x = args[0] if args and isinstance(args[0], torch.Tensor) else kwargs.get("hidden_states")
@@ -93,47 +121,68 @@ class Observer:
             if x is None or y is None or x.shape != y.shape:
                 raise ValueError(f"cannot read the hidden states of block {group} ({type(module).__name__}): "
                                  "expected a tensor input and an output of the same shape")
-            cos = F.cosine_similarity(x.detach().double(), y.detach().double(), dim=-1).reshape(-1).cpu()
-            vis, valid = _split(self.ctx, x.shape[:-1], kind == "vision")
+            cos = F.cosine_similarity(x.detach().double(), y.detach().to(x.device).double(), dim=-1).reshape(-1)
+            vis, valid = _split(self.ctx, x.shape[:-1], kind == "vision", cos.device)
             keep = valid if valid is not None else torch.ones_like(vis)
-            sums = self.obs.cos_sum.setdefault(group, {m: 0.0 for m in MODALITIES})
-            counts = self.obs.cos_count.setdefault(group, {m: 0 for m in MODALITIES})
             for m, sel in (("vision", vis & keep), ("text", ~vis & keep)):
-                sums[m] += float(cos[sel].sum())
-                counts[m] += int(sel.sum())
+                self._add(("cos_sum", group, m), torch.where(sel, cos, 0.0).sum())
+                self._add(("cos_count", group, m), sel.sum())
         return hook
 
     def _linear_hook(self, group: str, lin: nn.Module, vis_region: bool):
+        per_tok = int(lin.in_features) * int(lin.out_features)
+
         def hook(module: nn.Module, args: tuple) -> None:
             x = args[0]
-            lead = x.shape[:-1]
-            vis, valid = _split(self.ctx, lead, vis_region)
+            vis, valid = _split(self.ctx, x.shape[:-1], vis_region, x.device)
             keep = valid if valid is not None else torch.ones_like(vis)
-            per_tok = int(lin.in_features) * int(lin.out_features)
-            macs = self.obs.macs.setdefault(group, {m: 0 for m in MODALITIES})
-            self.obs.tokens.setdefault(group, {m: 0 for m in MODALITIES})
-            nv, nt = int((vis & keep).sum()), int((~vis & keep).sum())
-            for m, k in (("vision", nv), ("text", nt)):
-                macs[m] += k * per_tok
-            self._batch_tokens.setdefault(group, {m: 0 for m in MODALITIES})
-            bt = self._batch_tokens[group]
-            bt["vision"], bt["text"] = max(bt["vision"], nv), max(bt["text"], nt)
+            counts = {"vision": (vis & keep).sum(), "text": (~vis & keep).sum()}  # int64, on x's device
+            bt = self._batch_tokens.setdefault(group, {})
+            for m, k in counts.items():
+                self._add(("macs", group, m), k * per_tok)
+                bt[m] = k if m not in bt else torch.maximum(bt[m], k.to(bt[m].device))
         return hook
 
     def run(self, model: nn.Module, calib: Iterable[dict[str, Any]]) -> Observation:
         """Forward every batch (no grad) with the hooks installed; returns the observation."""
+        from ..placement import input_device, to_device
+
+        device = input_device(model)
         with torch.no_grad():
             for batch in calib:
-                self.ctx.vision = _cpu_bool(self.mm.vision_mask(batch))
+                batch = to_device(batch, device)
                 am = batch.get("attention_mask")
-                self.ctx.valid = _cpu_bool(am) if isinstance(am, torch.Tensor) and am.dim() == 2 else None
-                self._batch_tokens: dict[str, dict[str, int]] = {}
+                self.ctx.set(self.mm.vision_mask(batch), am if isinstance(am, torch.Tensor) and am.dim() == 2
+                             else None)
+                self._batch_tokens = {}
                 model(**batch)
                 for g, bt in self._batch_tokens.items():
-                    toks = self.obs.tokens[g]
-                    toks["vision"] += bt["vision"]
-                    toks["text"] += bt["text"]
-        return self.obs
+                    for m, k in bt.items():
+                        self._add(("tokens", g, m), k)
+        return self._read()
+
+    def _read(self) -> Observation:
+        """Every sum to plain numbers, one device-to-host copy per device."""
+        keys = list(self._acc)
+        groups: dict[tuple[torch.device, bool], list[int]] = {}  # (device, is float) -> key indices
+        for i, k in enumerate(keys):
+            t = self._acc[k]
+            groups.setdefault((t.device, t.is_floating_point()), []).append(i)
+        values: list[float | int] = [0] * len(keys)
+        for (_, is_float), idx in groups.items():
+            dtype = torch.float64 if is_float else torch.int64  # MAC counts stay exact integers
+            for i, v in zip(idx, torch.stack([self._acc[keys[i]].to(dtype) for i in idx]).cpu().tolist()):
+                values[i] = v
+        obs = self.obs
+        for (kind, g, m), v in zip(keys, values):
+            target = {"cos_sum": obs.cos_sum, "cos_count": obs.cos_count, "macs": obs.macs,
+                      "tokens": obs.tokens}[kind]
+            zero = 0.0 if kind == "cos_sum" else 0
+            cell = target.setdefault(g, {mm: zero for mm in MODALITIES})
+            cell[m] = float(v) if kind == "cos_sum" else int(v)
+        for g in obs.macs:  # a group whose linears ran reports tokens too, as before
+            obs.tokens.setdefault(g, {m: 0 for m in MODALITIES})
+        return obs
 
     def __enter__(self) -> "Observer":
         return self
@@ -142,10 +191,6 @@ class Observer:
         for h in self._handles:
             h.remove()
         self._handles.clear()
-
-
-def _cpu_bool(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.detach().to("cpu").bool()
 
 
 def observe(mm: ModelMap, linears: dict[str, nn.Module], calib: Iterable[dict[str, Any]],

@@ -111,17 +111,18 @@ def scored_positions(mm: ModelMap, batch: dict[str, Any], logits: torch.Tensor) 
     labelled token count: position ``i`` predicts ``labels[i + 1]``.
     """
     b, s = logits.shape[:2]
-    keep = torch.ones(b, s, dtype=torch.bool)
+    dev = logits.device  # the mask is built where the logits are: no round trip through the host
+    keep = torch.ones(b, s, dtype=torch.bool, device=dev)
     labels = batch.get("labels")
     if isinstance(labels, torch.Tensor) and labels.shape == (b, s):
-        keep = torch.zeros(b, s, dtype=torch.bool)
-        keep[:, :-1] = labels[:, 1:].detach().cpu() != -100
+        keep = torch.zeros(b, s, dtype=torch.bool, device=dev)
+        keep[:, :-1] = labels[:, 1:].detach().to(dev) != -100
     am = batch.get("attention_mask")
     if isinstance(am, torch.Tensor) and am.shape == (b, s):
-        keep &= am.detach().cpu().bool()
+        keep &= am.detach().to(dev).bool()
     vis = mm.vision_mask(batch)
     if vis is not None and vis.shape == (b, s):
-        keep &= ~vis.detach().cpu().bool()
+        keep &= ~vis.detach().to(dev).bool()
     return keep
 
 
@@ -136,33 +137,43 @@ def _logits(out: Any) -> torch.Tensor:
 
 @torch.no_grad()
 def log_probs(model: nn.Module, mm: ModelMap, calib: list[dict[str, Any]]) -> list[torch.Tensor]:
-    """Per batch: float32 log-probabilities ``[N, V]`` at the scored positions, on the CPU."""
+    """Per batch: float32 log-probabilities ``[N, V]`` at the scored positions, on the model's (output) device:
+    a GPU run keeps them there, so comparing two runs never copies logits to the host."""
+    from ..placement import input_device, to_device
+
+    device = input_device(model)
     out = []
     for batch in calib:
+        batch = to_device(batch, device)
         logits = _logits(model(**batch))
         keep = scored_positions(mm, batch, logits)
-        out.append(F.log_softmax(logits.detach().float().cpu()[keep], dim=-1))
+        out.append(F.log_softmax(logits.detach().float()[keep], dim=-1))
     return out
 
 
 def kl_divergence(ref: list[torch.Tensor], new: list[torch.Tensor]) -> float:
-    """Mean over positions of ``KL(p_ref || p_new)`` in nats (float64 sums: differences are tiny)."""
-    total, n = 0.0, 0
+    """Mean over positions of ``KL(p_ref || p_new)`` in nats (float64 sums: differences are tiny). The sum
+    stays on the tensors' device and is read once."""
+    total: torch.Tensor | None = None
+    n = 0
     for r, q in zip(ref, new, strict=True):
         if r.numel() == 0:
             continue
-        kl = (r.exp().double() * (r.double() - q.double())).sum(-1)
-        total += float(kl.clamp(min=0).sum())
+        q = q.to(r.device)
+        kl = (r.exp().double() * (r.double() - q.double())).sum(-1).clamp(min=0).sum()
+        total = kl if total is None else total + kl
         n += r.shape[0]
-    if n == 0:
+    if n == 0 or total is None:
         raise ValueError("no text positions to compare in the calibration batches; include text tokens")
-    return total / n
+    return float(total) / n
 
 
 def top1_agreement(ref: list[torch.Tensor], new: list[torch.Tensor]) -> float:
-    """Share of positions whose most likely next token is the same."""
-    same, n = 0, 0
+    """Share of positions whose most likely next token is the same (counted on the device, read once)."""
+    same: torch.Tensor | None = None
+    n = 0
     for r, q in zip(ref, new, strict=True):
-        same += int((r.argmax(-1) == q.argmax(-1)).sum())
+        hit = (r.argmax(-1) == q.to(r.device).argmax(-1)).sum()
+        same = hit if same is None else same + hit
         n += r.shape[0]
-    return same / n if n else 1.0
+    return int(same) / n if n and same is not None else 1.0
