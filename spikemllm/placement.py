@@ -96,7 +96,7 @@ def resolve_device(spec: str | torch.device | None = "auto", *, flag: str = "--d
             raise ConfigError(f"{flag} {spec}: this machine has no Apple MPS device; use {flag} cpu "
                               f"(or {flag} auto)")
         return torch.device("mps")
-    raise ConfigError(f"{flag} {spec!r} is unknown; allowed: {', '.join(DEVICES)} (or cuda:N)")
+    raise ConfigError(f"{flag} {spec} is unknown; allowed: {', '.join(DEVICES)} (or cuda:N)")
 
 
 def resolve_dtype(spec: str | torch.dtype | None = "auto", *, flag: str = "--dtype") -> torch.dtype | None:

@@ -171,7 +171,7 @@ class Observer:
         values: list[float | int] = [0] * len(keys)
         for (_, is_float), idx in groups.items():
             dtype = torch.float64 if is_float else torch.int64  # MAC counts stay exact integers
-            for i, v in zip(idx, torch.stack([self._acc[keys[i]].to(dtype) for i in idx]).cpu().tolist()):
+            for i, v in zip(idx, torch.stack([self._acc[keys[i]].to(dtype) for i in idx]).tolist()):
                 values[i] = v
         obs = self.obs
         for (kind, g, m), v in zip(keys, values):
