@@ -39,6 +39,7 @@ log = get_logger(__name__)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES: dict[str, torch.dtype | None] = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16,
                                          "float16": torch.float16}
+_DTYPE_ALIASES = {"fp32": "float32", "float": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", flags=re.I)
 
 
@@ -106,8 +107,7 @@ def resolve_dtype(spec: str | torch.dtype | None = "auto", *, flag: str = "--dty
             raise ConfigError(f"{flag} {spec}: not a model dtype; allowed: {', '.join(DTYPES)}")
         return spec
     key = str(spec).strip().lower().removeprefix("torch.")
-    key = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16", "float": "float32"}.get(key,
-                                                                                                             key)
+    key = _DTYPE_ALIASES.get(key, key)
     if key not in DTYPES:
         raise ConfigError(f"{flag} {spec!r} is unknown; allowed: {', '.join(DTYPES)}")
     return DTYPES[key]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..msts.budget import REFERENCE_CALIB, TEXT_CALIB, UNIT
+from .options import add_placement, placement_of
 
 OUTPUTS = ("med.json", "allocation.json", "config.json", "med.png", "med.svg", "allocation.png", "allocation.svg")
 
@@ -46,8 +47,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous `med` run's outputs in --out (they are replaced whole, at the end)")
-    from .options import add_placement
-
     add_placement(p, offload=True)
     return p
 
@@ -59,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     from ..msts.allocate import check_budget
     from ..runfolder import RunFolder
     from .common import model_inputs
-    from .options import placement_of
 
     base = SpikeConfig.from_json(args.config) if args.config else SpikeConfig()
     placed = placement_of(args)  # a device this machine lacks: one line, before anything is loaded
