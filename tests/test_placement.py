@@ -250,3 +250,18 @@ def test_kl_is_read_once_however_many_batches(device, monkeypatch):
     want = sum(float((r.exp().double() * (r.double() - q.double())).sum(-1).clamp(min=0).sum())
                for r, q in zip(ref, noisy)) / sum(r.shape[0] for r in ref)
     assert kl == want
+
+
+def test_settle_puts_new_layers_where_their_block_runs():
+    """A layer built after dispatch (convert's SpikeLinear) joins its nearest dispatched ancestor's execution
+    device. The meta device stands in for a GPU, so the rule is tested on any machine."""
+    from accelerate.hooks import AlignDevicesHook, add_hook_to_module
+
+    root = torch.nn.Module()
+    root.block = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Module())
+    root.free = torch.nn.Linear(2, 2)
+    add_hook_to_module(root.block, AlignDevicesHook(execution_device="meta"))
+    root.block[1].new = torch.nn.Linear(2, 2)  # built on the CPU after dispatch
+    settle(root)
+    assert root.block[1].new.weight.device.type == "meta" and root.block[0].weight.device.type == "meta"
+    assert root.free.weight.device.type == "cpu"  # no dispatched ancestor: left alone
