@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..calibrate.offload import settle  # a dispatched model: new layers join their block's device
 from ..config import SpikeConfig
 from ..models.base import describe
 from ..spikify import convert, select_targets
@@ -97,7 +98,7 @@ def med(model: nn.Module, calib: Iterable[dict[str, Any]], *, config: SpikeConfi
         return result
 
     fp_lp = None if converted_in else log_probs(model, mm, batches)
-    spk = model if converted_in else convert(copy.deepcopy(model), config, calib=batches, progress=False)
+    spk = model if converted_in else settle(convert(copy.deepcopy(model), config, calib=batches, progress=False))
     smm = describe(spk)
     base_lp = log_probs(spk, smm, batches)
     result.fp_kl = None if fp_lp is None else kl_divergence(fp_lp, base_lp)

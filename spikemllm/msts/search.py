@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..calibrate.offload import settle  # a dispatched model: new layers join their block's device
 from ..config import SpikeConfig
 from ..models.base import describe
 from ..spikify import convert
@@ -118,7 +119,7 @@ def search(model: nn.Module, calib: Iterable[dict[str, Any]], budget: float, *, 
     mm = describe(model)
     fp_lp = log_probs(model, mm, scored)
     if converted is None:
-        converted = convert(copy.deepcopy(model), config, calib=batches, progress=False)
+        converted = settle(convert(copy.deepcopy(model), config, calib=batches, progress=False))
     elif getattr(converted, "spike_config", None) is None:
         raise ValueError("converted= must be a model converted by spikemllm.convert (the float one is model=)")
     smm = describe(converted)
