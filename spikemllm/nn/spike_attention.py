@@ -84,6 +84,10 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
     qmax_q = coder.qmax_for(t_q)[:, None, :, None]  # [B, 1, Sq, 1]
     qmax_k = coder.qmax_for(t_k)[:, None, :, None]  # [B, 1, Sk, 1]
     if spec.mode != "fakequant" and _use_int(spec, coder, d, sk, query.device):
+        uniform = _uniform_t(spec, qmask, kmask)
+        if uniform is not None:  # one T for every token: scalar code ranges (a tensor clamp costs a pass more)
+            t_int, qm = uniform, coder.qmax_for(uniform)
+            return _int_attention(spec, coder, rows, query, key, value, attention_mask, scaling, t_int, qm, qm)
         return _int_attention(spec, coder, rows, query, key, value, attention_mask, scaling, t_q, qmax_q, qmax_k)
     qq = quantize(query.float(), rows, qmax=qmax_q)
     kq = quantize(key.float(), rows, qmax=qmax_k)
@@ -122,6 +126,15 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
     return out, probs.to(query.dtype)
 
 
+def _uniform_t(spec: SpikeAttentionSpec, qmask: torch.Tensor | None, kmask: torch.Tensor | None) -> int | None:
+    """The one T of every query and key token when there is one (what :func:`_token_t` would fill in)."""
+    if spec.region == "vision":
+        return spec.t_vision
+    if spec.t_text == spec.t_vision or (qmask is None and kmask is None):
+        return spec.t_text
+    return None
+
+
 def _use_int(spec: SpikeAttentionSpec, coder: Coder, d: int, sk: int, device: torch.device) -> bool:
     """Integer kernels unless asked not to, or the codes exceed int8, or a sum could exceed int32."""
     if spec.backend == "float":
@@ -157,20 +170,37 @@ def _int_product(codes: torch.Tensor, t: torch.Tensor, t_max: int, coder: Coder,
     return acc
 
 
+def _quantize_rows(rows: QuantSpec, *parts: tuple[torch.Tensor, torch.Tensor | int]) -> list[Quantized]:
+    """Per-row int8 codes of several tensors with one quantizer call (rows are independent, so the codes and
+    scales are those of separate calls; one call saves a dozen small kernels per tensor)."""
+    d = parts[0][0].shape[-1]
+    flat = torch.cat([x.reshape(-1, d) for x, _ in parts]).float()
+    if all(isinstance(qm, int) and qm == parts[0][1] for _, qm in parts):
+        qmax: torch.Tensor | int = parts[0][1]
+    else:
+        qmax = torch.cat([(qm.expand(*x.shape[:-1], 1) if isinstance(qm, torch.Tensor) else
+                           torch.full((*x.shape[:-1], 1), qm, device=x.device)).reshape(-1, 1) for x, qm in parts])
+    qz = quantize_int8(flat, rows, qmax=qmax)
+    out, i = [], 0
+    for x, _ in parts:
+        n = x.numel() // d
+        out.append(Quantized(qz.q[i:i + n].view(x.shape), qz.scale[i:i + n].view(*x.shape[:-1], 1), None))
+        i += n
+    return out
+
+
 def _int_attention(spec: SpikeAttentionSpec, coder: Coder, rows: QuantSpec, query: torch.Tensor,
                    key: torch.Tensor, value: torch.Tensor, attention_mask: torch.Tensor | None, scaling: float,
-                   t_q: torch.Tensor, qmax_q: torch.Tensor, qmax_k: torch.Tensor
+                   t_q: torch.Tensor | int, qmax_q: torch.Tensor | int, qmax_k: torch.Tensor | int
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """The float path's arithmetic on int8 codes: every float operation is the same, in the same order."""
     b, h, sq, d = query.shape
     hkv, sk = key.shape[1], key.shape[2]
     g = h // hkv
     faithful = spec.mode == "faithful"
-    t_max = int(t_q.max())
-    tq_b = t_q[:, None, :, None]
-    qq = quantize_int8(query.float(), rows, qmax=qmax_q)
-    kq = quantize_int8(key.float(), rows, qmax=qmax_k)
-    vq = quantize_int8(value.float(), rows, qmax=qmax_k)
+    t_max = t_q if isinstance(t_q, int) else int(t_q.max())
+    tq_b = t_q if isinstance(t_q, int) else t_q[:, None, :, None]
+    qq, kq, vq = _quantize_rows(rows, (query, qmax_q), (key, qmax_k), (value, qmax_k))
     acc = _int_product(qq.q, tq_b, t_max, coder, kq.q.transpose(-1, -2), faithful)  # [B, Hkv, g*Sq, Sk]
     # [B, Hkv, g, Sq, Sk]: per query head and token, times per key token (the KV head's scale, shared)
     scores = (acc.float().view(b, hkv, g, sq, sk) * qq.scale.view(b, hkv, g, sq, 1)) \
