@@ -38,7 +38,7 @@ from ..quant import QuantSpec, Quantized, quantize, quantize_int8
 from ..quant.quantizer import INT8_QMAX
 from .modality import current_vision_mask
 from .spike_matmul import _CAT_BYTES, INT_BOUND, exact_dtype, int_mm, int_mm_available, scratch, spike_matmul
-from .stats import LayerStats, ModalityCounts
+from .stats import LayerStats
 
 MODES = ("faithful", "fused", "fakequant")
 BACKENDS = ("auto", "int", "float")
@@ -247,15 +247,15 @@ class SpikeLinear(nn.Module):
         else:
             qz = quant(x2, self.act_spec, qmax=qmax)
         q, scale, zero = qz.q.reshape(n, self.in_features), qz.scale, qz.zero
+        t_max = t if isinstance(t, int) else int(t.max())  # no silent steps (e.g. the vision tower at Tv < Tt)
         if self._stats is not None:
-            self._record(q, t, lead)
+            self._record(q, t, t_max)
         if self.mode == "fakequant":
             xd = qz.dequantize().reshape(n, self.in_features)  # float32, or float64 for float64 inputs: the weight and bias follow it
             bias = None if self.bias is None else self.bias.to(xd.dtype)
             wd = self.dequantized_weight()  # built per call: never resident next to the integer weights
             y = F.linear(xd, wd.to(xd.dtype), bias)
             return y.reshape(*lead, self.out_features).to(out_dtype)
-        t_max = t if isinstance(t, int) else int(t.max())  # no silent steps (e.g. the vision tower at Tv < Tt)
         if use_int:
             acc = self._int_products(q, t_col, t_max)
             if zero is not None:  # W (q - z) = W q - z * rowsum(W), in int32: still exact
@@ -351,8 +351,8 @@ class SpikeLinear(nn.Module):
         return y
 
     # --- statistics ------------------------------------------------------------------------------------
-    def _record(self, q: torch.Tensor, t: torch.Tensor | int, lead: torch.Size) -> None:
-        """Count spikes from the codes' spike planes, split by modality (exact integers)."""
+    def _record(self, q: torch.Tensor, t: torch.Tensor | int, t_max: int) -> None:
+        """Count spikes from the codes' spike planes, split by modality (exact integers, kept on the device)."""
         n = q.shape[0]
         if self.region == "vision":
             vis = torch.ones(n, dtype=torch.bool, device=q.device)
@@ -361,7 +361,6 @@ class SpikeLinear(nn.Module):
             vis = mask.reshape(-1).to(q.device) if mask is not None and mask.numel() == n else \
                 torch.zeros(n, dtype=torch.bool, device=q.device)
         t_tok = t if isinstance(t, torch.Tensor) else torch.full((n,), t, dtype=torch.int64, device=q.device)
-        t_max = int(t_tok.max())
         a = q.abs().to(torch.int32)  # [N, K]
         if self.coder.coding == "tc-lif":  # spikes at step t: bit (t_max - 1 - t) of |q|
             shifts = torch.arange(t_max - 1, -1, -1, device=q.device, dtype=torch.int32).view(-1, 1, 1)
@@ -373,19 +372,8 @@ class SpikeLinear(nn.Module):
                                            out_features=self.out_features, weight_bits=self.weight_spec.bits,
                                            coder=self.coder.coding)
         onehot = torch.stack([vis, ~vis], dim=1).to(torch.int64)  # [N, 2]: vision, text
-        steps_mod = (per_step.to(torch.int64) @ onehot).t().tolist()  # [2][T]
-        tokens = onehot.sum(0).tolist()
-        ts_mod = (t_tok.to(torch.int64) @ onehot).tolist()
-        for j, name in enumerate(("vision", "text")):
-            k = tokens[j]
-            if k == 0:
-                continue
-            steps = steps_mod[j]
-            spikes = int(sum(steps))
-            ts = ts_mod[j]
-            ls.per_modality[name].add(ModalityCounts(
-                tokens=k, neuron_steps=ts * self.in_features, spikes=spikes, acs=spikes * self.out_features,
-                macs=k * self.in_features * self.out_features, spikes_per_step=steps, steps_per_token=ts))
+        ls.add_pending(t_max, (per_step.to(torch.int64) @ onehot).t(), onehot.sum(0),
+                       t_tok.reshape(-1).to(torch.int64) @ onehot)
 
     def extra_repr(self) -> str:
         backend, why = self._plan()
