@@ -376,7 +376,8 @@ class SpikeLinear(nn.Module):
                        t_tok.reshape(-1).to(torch.int64) @ onehot)
 
     def extra_repr(self) -> str:
-        backend, why = self._plan()
+        # a layer on the meta device (a model built before its weights are streamed in) has no plan yet
+        backend, why = ("auto", "weights not loaded") if self.qweight.is_meta else self._plan()
         return (f"in_features={self.in_features}, out_features={self.out_features}, coder={self.coder.coding}, "
                 f"T(text/vision)={self.t_text}/{self.t_vision}, region={self.region}, "
                 f"w_bits={self.weight_spec.bits}, mode={self.mode}, backend={backend}"
