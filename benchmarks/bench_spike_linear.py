@@ -12,6 +12,10 @@ input, repeats interleaved so that machine noise hits every path alike:
 2. weight storage for the fused int path: int8 resident as ``[out, in]`` (what the layer keeps), int8 resident
    as ``[in, out]`` (the kernel's reduction-major layout), and packed int4 (two codes a byte, half the bytes)
    unpacked to int8 on every call. Resident weight bytes are given per layer.
+3. the per-token activation quantizer (codes for T=4 TC-LIF, q_max 15): the algorithm before issue 12
+   (``vector_norm`` absmax, ten-pass rounding, clamp; re-stated here), ``quantize`` now (float codes) and
+   ``quantize_int8`` (int8 codes, the integer engine's input), in microseconds, with a check that all three
+   give the same codes and scales.
 """
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from spikemllm import SpikeLinear
+from spikemllm import QuantSpec, SpikeLinear
 from spikemllm.io import pack_int4, unpack_int4
+from spikemllm.quant import quantize, quantize_int8, round_half_away
 
 SHAPES = [(1536, 1536), (1536, 8960), (8960, 1536)]  # Qwen2-VL-2B text: attention projections, MLP up and down
 SETTINGS = [("fused TC-LIF T=4", "tc-lif", 4, "fused"), ("fused IF T=15", "if", 15, "fused"),
@@ -107,12 +112,39 @@ def storage_table(tokens: list[int], repeats: int) -> None:
                   f"{med[3] / med[0]:.2f}x | {' / '.join(f'{v:.1f}' for v in mib)} |", flush=True)
 
 
+def _quantize_before(x: torch.Tensor, qmax: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-token quantizer as it was before issue 12 (float codes)."""
+    top = torch.linalg.vector_norm(x, ord=float("inf"), dim=-1, keepdim=True)
+    if not bool(torch.isfinite(top).all()):
+        raise ValueError("non-finite input")
+    scale = top / qmax
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return round_half_away(x / scale).clamp_(-qmax, qmax), scale
+
+
+def quantizer_table(repeats: int) -> None:
+    print("\n### activation quantizer, per token (groups: per token and group of 16), q_max 15, microseconds\n")
+    print("| tokens x features | groups | before | quantize now | quantize_int8 | before / int8 | same codes |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    spec = QuantSpec(bits=5, granularity="per-token")
+    for (n, k), gs in [((512, 1536), None), ((32, 1536), None), ((512, 8960), None), ((512, 1536), 16),
+                       ((128, 256), None), ((128, 256), 16)]:
+        x = torch.randn(n, k) if gs is None else torch.randn(n, k // gs, gs)
+        med = _times([lambda: _quantize_before(x, 15), lambda: quantize(x, spec, qmax=15),
+                      lambda: quantize_int8(x, spec, qmax=15)], repeats * 3)
+        a, b, c = _quantize_before(x, 15), quantize(x, spec, qmax=15), quantize_int8(x, spec, qmax=15)
+        same = torch.equal(a[0], b.q) and torch.equal(b.q, c.q.float()) and torch.equal(a[1], c.scale)
+        print(f"| {n} x {k} | {gs or '-'} | {med[0] * 1e6:.0f} | {med[1] * 1e6:.0f} | {med[2] * 1e6:.0f} | "
+              f"{med[0] / med[2]:.2f}x | {'yes' if same else 'NO'} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tokens", type=int, nargs="*", default=[512, 32])
-    ap.add_argument("--tables", nargs="*", default=["backends", "storage"], choices=["backends", "storage"])
+    ap.add_argument("--tables", nargs="*", default=["backends", "storage", "quantizer"],
+                    choices=["backends", "storage", "quantizer"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -121,6 +153,8 @@ def main() -> None:
         backends_table(args.tokens, args.repeats)
     if "storage" in args.tables:
         storage_table(args.tokens, args.repeats)
+    if "quantizer" in args.tables:
+        quantizer_table(args.repeats)
 
 
 if __name__ == "__main__":
