@@ -48,6 +48,9 @@ REGIONS = ("vision", "lm")
 class SpikeLinear(nn.Module):
     """Spike-driven linear layer; build it with :meth:`from_linear` (or :func:`spikemllm.convert`)."""
 
+    _backend = "auto"  # class defaults: modules pickled before the integer engine still load and run
+    _plan_cache: dict[str, Any] = {}
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, coder: str = "tc-lif",
                  t_text: int = 3, t_vision: int | None = None, region: str = "lm", signed: bool = True,
                  weight_spec: QuantSpec | None = None, act_clip: float = 1.0, mode: str = "fused",
@@ -169,7 +172,7 @@ class SpikeLinear(nn.Module):
     def _plan(self) -> tuple[str, str]:
         """(backend, why) for the current weights, device and requested backend."""
         key = (self.qweight._version, self.qweight.data_ptr(), self.qweight.device, self._backend)
-        if self._plan_cache.get("key") != key:
+        if self.__dict__.get("_plan_cache", {}).get("key") != key:
             bound = self.accumulation_bound()
             why = ""
             if self._backend == "float":
@@ -326,8 +329,8 @@ class SpikeLinear(nn.Module):
         """Integer sums to real outputs; one code path for every mode so results agree bit for bit."""
         if acc.dim() == 3:  # group partials [G, N, out]
             # Same products and the same sum(0) as ever (bit for bit), computed in place: a fresh [G, N, out]
-            # tensor per step cost more than the arithmetic. int32 partials become float32 in their own
-            # storage (the int32 -> float32 conversion happens inside the first multiply).
+            # tensor per step cost more than the arithmetic (page faults). int32 partials are converted into a
+            # reused float32 buffer (a mixed int32 * float32 multiply would make a hidden converted copy).
             first = scale.permute(1, 0, 2) if scale.dim() == 3 else (
                 self.wscale.t().unsqueeze(1) if self.wscale.shape[1] > 1 else None)
             if acc.dtype == torch.int32:
