@@ -20,12 +20,11 @@ heads that share a KV head are stacked as rows of one product against that KV he
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-
-import functools
 
 from ..coding import Coder, make_coder
 from ..quant import QuantSpec, Quantized, quantize, quantize_int8
