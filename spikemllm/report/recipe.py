@@ -31,9 +31,11 @@ from ..logs import get_logger
 log = get_logger(__name__)
 
 CACHE_VERSION = 1
-#: Rotation + GPTQ weights, TC-LIF, W4, one activation scale per token and group of 64 input features.
+#: Rotation + GPTQ weights, TC-LIF, W4 with one scale per 32 inputs, one activation scale per token and group
+#: of 32 input features (the best hand-split row of RESULTS.md "Levers": -1.55 on 100 items per task).
 RECIPE = SpikeConfig(coder="tc-lif", timesteps={"vision": 3, "text": 4}, weight_bits=4,
-                     method=("rotation", "gptq"), act_group_size=64)
+                     method=("rotation", "gptq"), weight_granularity="per-group", group_size=32,
+                     act_group_size=32)
 #: Items the recipe calibrates on (train split: disjoint from every held-out item).
 RECIPE_CALIB = "minibench:32"
 
