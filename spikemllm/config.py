@@ -13,11 +13,11 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .coding import coder_names, get_coder
 from .errors import ConfigError
 from .levels import level_spec
 
 CONFIG_VERSION = 1
-CODERS = ("if", "tc-lif")
 ATTENTION_MODES = ("dense", "spike")
 WEIGHT_GRANULARITIES = ("per-channel", "per-group")
 _LAYER_KEY = re.compile(r"^(lm|vision)\.(\d+)$")
@@ -92,10 +92,10 @@ class SpikeConfig:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen: normalise once, here)
         if self.version != CONFIG_VERSION:
             raise _bad("version", self.version, f"{CONFIG_VERSION} (this spikemllm reads config version {CONFIG_VERSION})")
-        if self.coder not in CODERS:
-            raise _bad("coder", self.coder, ", ".join(CODERS))
-        if not isinstance(self.signed, bool) or (self.coder == "tc-lif" and not self.signed):
-            raise _bad("signed", self.signed, "True for tc-lif; True or False for if")
+        if not isinstance(self.coder, str) or self.coder not in coder_names():
+            raise _bad("coder", self.coder, ", ".join(coder_names()))
+        if not isinstance(self.signed, bool) or (get_coder(self.coder).signed_only and not self.signed):
+            raise _bad("signed", self.signed, f"True for {self.coder} (signed only); True or False for rate coding")
         set_("timesteps", _norm_timesteps("timesteps", self.timesteps, self.coder, self.signed))
         if not isinstance(self.layer_timesteps, dict):
             raise _bad("layer_timesteps", self.layer_timesteps, "a dict {'lm.<i>' or 'vision.<i>': timesteps}")
