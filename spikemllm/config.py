@@ -16,6 +16,7 @@ from typing import Any
 from .coding import coder_names, get_coder
 from .errors import ConfigError
 from .levels import level_spec
+from .methods import check_method_options, get_method, parse_options
 
 CONFIG_VERSION = 1
 ATTENTION_MODES = ("dense", "spike")
@@ -58,7 +59,9 @@ class SpikeConfig:
             index), values like ``timesteps``.
         weight_bits / weight_granularity / group_size: integer weights (symmetric).
         method: quantization method name or list applied in order (see :mod:`spikemllm.methods`).
-        method_options: ``{method_name: {option: value}}``.
+        method_options: ``{method_name: {option: value}}``; each method declares its options as a frozen
+            dataclass (``Method.Options``), checked here: a key naming no method of ``method``, an unknown
+            option or a value of the wrong type is a ConfigError. Read them typed with :meth:`options_for`.
         targets / ignore: module-name patterns; ``"re:<regex>"`` is a regex searched in the name, anything else
             matches a module name exactly or as a dotted suffix. Empty ``targets`` means every ``nn.Linear`` of
             the vision tower, the projector and the language model.
@@ -120,6 +123,7 @@ class SpikeConfig:
         if not isinstance(self.method_options, dict) or \
                 not all(isinstance(k, str) and isinstance(v, dict) for k, v in self.method_options.items()):
             raise _bad("method_options", self.method_options, "{method_name: {option: value}}")
+        check_method_options(self.methods, self.method_options)
         for name in ("targets", "ignore"):
             v = getattr(self, name)
             if not isinstance(v, (str, list, tuple)):
@@ -152,6 +156,10 @@ class SpikeConfig:
     @property
     def methods(self) -> tuple[str, ...]:
         return (self.method,) if isinstance(self.method, str) else tuple(self.method)
+
+    def options_for(self, method: str) -> Any:
+        """The typed options (``Method.Options`` instance) of ``method``, defaults filled in."""
+        return parse_options(get_method(method), self.method_options.get(method, {}))
 
     def timesteps_for(self, kind: str | None, index: int | None) -> dict[str, int]:
         """``{"vision": Tv, "text": Tt}`` for block ``index`` of ``kind`` (``"lm"``/``"vision"``), overrides applied."""

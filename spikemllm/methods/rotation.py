@@ -20,6 +20,8 @@ Options (``method_options={"rotation": {...}}``): ``seed`` (0), ``offline`` (Tru
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -113,20 +115,26 @@ def _has(m: nn.Module, path: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class RotationOptions:
+    """``method_options={"rotation": {...}}`` (see the module docstring)."""
+
+    seed: int = 0
+    offline: bool = True
+    online: bool = True
+
+
 @register_method
 class Rotation(Method):
     name = "rotation"
     kind = "transform"
-    OPTIONS = ("seed", "offline", "online")
+    Options = RotationOptions
 
     def apply(self, ctx: QuantContext) -> None:
-        bad = set(self.options) - set(self.OPTIONS)
-        if bad:
-            raise ValueError(f"unknown rotation options {sorted(bad)}; allowed: {', '.join(self.OPTIONS)}")
-        seed = int(self.options.get("seed", 0))
+        seed = self.opts.seed
         covered: set[int] = set()
         self.offline_applied = False
-        if self.options.get("offline", True):
+        if self.opts.offline:
             lay = DecoderLayout(ctx)
             q = HadamardRotation(lay.embed.embedding_dim, seed=seed, randomize=True) if lay.ok else None
             if lay.ok and not all(_norm_ok(n, q) for n in lay._norms()):
@@ -137,7 +145,7 @@ class Rotation(Method):
             else:
                 ctx.log(f"rotation: no offline residual rotation for this {ctx.model_map.family} model ({lay.why}); "
                         "every target gets an online rotation")
-        if self.options.get("online", True):
+        if self.opts.online:
             for name, lin in ctx.targets.items():
                 if id(lin) in covered:
                     continue

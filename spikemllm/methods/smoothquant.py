@@ -22,6 +22,8 @@ online), ``progress``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -102,18 +104,28 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(((a - b).abs().max() <= PROBE_TOL * b.abs().max().clamp(min=1e-12)).item())
 
 
+@dataclass(frozen=True)
+class SmoothQuantOptions:
+    """``method_options={"smoothquant": {...}}`` (see the module docstring)."""
+
+    alpha: float = 0.5
+    migrate: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"smoothquant alpha={self.alpha} is out of range; allowed values: 0 <= alpha <= 1")
+
+
 @register_method
 class SmoothQuant(Method):
     name = "smoothquant"
     kind = "transform"
     needs_calibration = True
-    OPTIONS = ("alpha", "migrate", "progress")
+    Options = SmoothQuantOptions
 
     def apply(self, ctx: QuantContext) -> None:
-        bad = set(self.options) - set(self.OPTIONS)
-        if bad:
-            raise ValueError(f"unknown smoothquant options {sorted(bad)}; allowed: {', '.join(self.OPTIONS)}")
-        alpha, migrate = float(self.options.get("alpha", 0.5)), bool(self.options.get("migrate", True))
+        alpha, migrate = float(self.opts.alpha), self.opts.migrate
         self.placed: dict[str, str] = {}  # layer -> where its factors went (for reports and tests)
 
         def on_group(group: BlockGroup) -> bool:
@@ -142,7 +154,7 @@ class SmoothQuant(Method):
             return False  # the float function is unchanged
 
         run_blockwise(ctx, [n for n in ctx.targets], ("absmax",), on_group, desc="smoothquant",
-                      progress=bool(self.options.get("progress", True)))
+                      progress=self.opts.progress)
 
     def _migrate(self, ctx: QuantContext, group: BlockGroup, names: list[str], mods: list[nn.Module],
                  s: torch.Tensor, producer: nn.Module | None, ref: torch.Tensor) -> str | None:

@@ -24,8 +24,9 @@ def _ctx(model, inputs, methods, group=False):
     mm = describe(model)
     targets = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear) and n != "lm_head"}
     cfg = SpikeConfig(method=methods, weight_granularity="per-group" if group else "per-channel", group_size=32,
-                      method_options={"gptq": {"progress": False, "act_order": group},
-                                      "smoothquant": {"progress": False}})
+                      method_options={k: v for k, v in {"gptq": {"progress": False, "act_order": group},
+                                                        "smoothquant": {"progress": False}}.items()
+                                      if k in ([methods] if isinstance(methods, str) else methods)})
     return QuantContext(model=model, model_map=mm, config=cfg, targets=targets,
                         calib=default_calibration(mm, n=3, example=inputs, seed=1), log=lambda s: None)
 
