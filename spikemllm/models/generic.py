@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Adapter, ModelMap, find_block_list, register_adapter
+from .base import Adapter, ModelMap, decoder_ends, find_block_list, register_adapter
+from .blocks import infer_block_layout
 
 
 class GenericAdapter(Adapter):
@@ -16,7 +17,10 @@ class GenericAdapter(Adapter):
         layers = find_block_list(model, "")
         if layers is None:
             raise ValueError(f"{type(model).__name__} has no stack of layers (nn.ModuleList); it cannot be converted")
-        return ModelMap(family=self.family, model=model, lm="", lm_layers=layers, lm_head=head)
+        # One adapter serves decoders and encoders: the block layout is the known one the blocks match.
+        block = infer_block_layout(model.get_submodule(layers)[0])
+        return ModelMap(family=self.family, model=model, lm="", lm_layers=layers, lm_head=head, lm_block=block,
+                        **decoder_ends(model, layers))
 
 
 register_adapter(GenericAdapter())

@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from .base import Adapter, ModelMap, register_adapter, token_ids
+from .blocks import DECODER, INTERN_VISION
 
 
 class InternVLAdapter(Adapter):
@@ -14,7 +15,9 @@ class InternVLAdapter(Adapter):
         return ModelMap(family=self.family, model=model, vision="model.vision_tower",
                         vision_layers="model.vision_tower.encoder.layer", projector="model.multi_modal_projector",
                         lm="model.language_model", lm_layers="model.language_model.layers", lm_head="lm_head",
-                        image_token_ids=token_ids(model.config, "image_token_id"))
+                        image_token_ids=token_ids(model.config, "image_token_id"),
+                        lm_block=DECODER, vision_block=INTERN_VISION, embed="model.language_model.embed_tokens",
+                        final_norm="model.language_model.norm")
 
 
 register_adapter(InternVLAdapter())
