@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from ..errors import CheckpointError
 from .options import add_seed, apply_seed
 
 __all__ = ["add_parser", "run"]
@@ -78,7 +79,7 @@ def _counts_from_model(args: argparse.Namespace) -> tuple[list, str]:
 
 def _model_inputs(args: argparse.Namespace, processor: Any) -> dict[str, Any]:
     if processor is None:
-        raise ValueError(f"{args.model} has no processor or tokenizer saved beside it, so there is nothing to build "
+        raise CheckpointError(f"{args.model} has no processor or tokenizer saved beside it, so there is nothing to build "
                          "an input with; save one with the model, or count a 'tiny:<family>' model")
     if getattr(processor, "image_processor", None) is None:  # a text model: its tokenizer
         return dict(processor(args.prompt, return_tensors="pt"))

@@ -14,7 +14,8 @@ import random
 import re
 from typing import Any
 
-__all__ = ["HelpFormatter", "plain", "add_seed", "apply_seed", "seeded_calibration", "style_parser"]
+__all__ = ["HelpFormatter", "plain", "add_seed", "apply_seed", "seeded_calibration", "style_parser", "add_verbosity",
+           "verbosity"]
 
 _RST_LITERAL = re.compile(r"``(.+?)``", flags=re.S)
 _RST_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj):`~?([^`]+)`")
@@ -87,3 +88,21 @@ def seeded_calibration(model: Any, config: Any, seed: int) -> list[dict[str, Any
     from ..models import describe
 
     return default_calibration(describe(model), seed=seed)
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """``-v/--verbose`` and ``-q/--quiet`` on a subcommand: how much of spikemllm's log to show (debug, info,
+    warnings only). The command line applies them once, in :func:`spikemllm.cli.main.main`. A subcommand that
+    already has ``--quiet`` (no progress bars) keeps it; it then also quiets the log."""
+    have = {s for a in parser._actions for s in a.option_strings}
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages of the log")
+    if "--quiet" not in have:
+        parser.add_argument("-q", "--quiet", action="store_true", help="show only warnings and errors of the log")
+    else:
+        action = next(a for a in parser._actions if "--quiet" in a.option_strings)
+        action.help = f"{action.help}; the log shows only warnings and errors"
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """``1`` (verbose), ``-1`` (quiet) or ``0``, for :func:`spikemllm.logs.configure`."""
+    return 1 if getattr(args, "verbose", False) else -1 if getattr(args, "quiet", False) else 0

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..errors import ConfigError
 from ..levels import level_spec
 
 __all__ = ["ModalityCount", "LayerCount", "count_linear", "counts_from_stats", "counts_from_workload"]
@@ -88,7 +89,7 @@ def count_linear(name: str, in_features: int, out_features: int, groups: Mapping
     per: dict[str, ModalityCount] = {}
     for mod, (n, T, fr) in groups.items():
         if n < 0 or T <= 0 or not 0 <= fr <= 1:
-            raise ValueError(f"bad group {mod}: tokens={n}, timesteps={T}, firing_rate={fr}")
+            raise ConfigError(f"bad group {mod}: tokens={n}, timesteps={T}, firing_rate={fr}")
         ns = n * in_features * T * repeat
         per[mod] = ModalityCount(tokens=n * repeat, timesteps=T, neuron_steps=ns, spikes=ns * fr,
                                  acs=ns * fr * out_features, macs=n * in_features * out_features * repeat)
@@ -123,7 +124,7 @@ def counts_from_workload(w: Any, phase: str = "prefill") -> list[LayerCount]:
     from ..hardware.workload import decode_jobs, prefill_jobs
 
     if phase not in ("prefill", "decode", "both"):
-        raise ValueError(f"phase={phase!r} is unknown; allowed values: prefill, decode, both")
+        raise ConfigError(f"phase={phase!r} is unknown; allowed values: prefill, decode, both")
     counts: list[LayerCount] = []
 
     def add(jobs: list, passes: int) -> None:

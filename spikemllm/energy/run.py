@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..errors import ConfigError
 from .counting import LayerCount, counts_from_stats
 
 __all__ = ["count_model_run"]
@@ -27,5 +28,5 @@ def count_model_run(model: Any, inputs: Mapping[str, Any], config: Any = None) -
     with torch.no_grad(), spikemllm.collect_stats(model) as stats:
         model(**inputs)
     if not stats.layers:
-        raise ValueError("the run recorded no SpikeLinear statistics: is the model converted?")
+        raise ConfigError("the run recorded no SpikeLinear statistics: is the model converted?")
     return counts_from_stats(stats, weight_passes=1)

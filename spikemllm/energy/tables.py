@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
+from ..errors import ConfigError
 
 __all__ = ["EnergyTable", "HOROWITZ_45NM", "TABLE_28NM", "scale_table", "int_add_pj", "get_table", "TABLES"]
 
@@ -102,7 +103,7 @@ def scale_table(table: EnergyTable, node_nm: float, voltage_v: float, name: str 
     A first-order rule (E = C V^2, C ~ feature size), stated so that anyone can disagree with it in one line.
     """
     if node_nm <= 0 or voltage_v <= 0:
-        raise ValueError(f"node and voltage must be positive, got {node_nm} nm, {voltage_v} V")
+        raise ConfigError(f"node and voltage must be positive, got {node_nm} nm, {voltage_v} V")
     k = (node_nm / table.node_nm) * (voltage_v / table.voltage_v) ** 2
     rule = f"scaled from {table.name} by ({node_nm:g}/{table.node_nm:g})*({voltage_v:g}/{table.voltage_v:g})^2 = {k:.3f}"
     ops = {key: v * k for key, v in table.ops.items()}
@@ -134,7 +135,7 @@ def int_add_pj(bits: int, table: EnergyTable = HOROWITZ_45NM) -> float:
     32-bit figure is scaled in proportion.
     """
     if bits < 1:
-        raise ValueError(f"bits must be >= 1, got {bits}")
+        raise ConfigError(f"bits must be >= 1, got {bits}")
     pts = [(8, table.op("add_int8")), (16, table.op("add_int16")), (32, table.op("add_int32"))]
     if bits <= 8:
         return pts[0][1] * bits / 8

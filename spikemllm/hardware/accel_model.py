@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
+from ..errors import ConfigError
 from ..energy.tables import EnergyTable, get_table, int_add_pj
 from ..levels import level_spec
 from .tile_reference import accumulator_bits
@@ -61,10 +62,10 @@ class AcceleratorConfig:
     def __post_init__(self) -> None:
         for f in ("rows", "lanes", "chunks", "vector_lanes", "acc_bytes", "out_bytes"):
             if getattr(self, f) < 1:
-                raise ValueError(f"{f} must be >= 1")
+                raise ConfigError(f"{f} must be >= 1")
         for f in ("clock_hz", "hbm_bandwidth", "weight_sram_bytes", "act_sram_bytes", "acc_sram_bytes"):
             if getattr(self, f) <= 0:
-                raise ValueError(f"{f} must be > 0")
+                raise ConfigError(f"{f} must be > 0")
 
     @property
     def energy_table(self) -> EnergyTable:

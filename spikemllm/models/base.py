@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .blocks import BlockLayout, infer_block_layout
 
 #: Where a module sits in a model (``ModelMap.region_of``); spiking layers run vision tokens only in the first two.
@@ -71,7 +72,7 @@ class ModelMap:
     def layers(self, kind: str = "lm") -> nn.ModuleList:
         prefix = self.lm_layers if kind == "lm" else self.vision_layers
         if prefix is None:
-            raise ValueError(f"this {self.family} model has no {kind} layers")
+            raise ConfigError(f"this {self.family} model has no {kind} layers")
         return self.model.get_submodule(prefix)
 
     def num_layers(self, kind: str = "lm") -> int:

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from ..errors import ConfigError
 
 VOCAB = 96
 IMAGE_ID = 90
@@ -130,5 +131,5 @@ VLM_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "llava", "internvl", "idefics3")
 def tiny_model(family: str, seed: int = 0) -> tuple[nn.Module, dict[str, Any]]:
     """A tiny random model of ``family`` (one of :data:`BUILDERS`) in eval mode, and an input for it."""
     if family not in BUILDERS:
-        raise ValueError(f"family={family!r} has no tiny builder; allowed values: {', '.join(BUILDERS)}")
+        raise ConfigError(f"family={family!r} has no tiny builder; allowed values: {', '.join(BUILDERS)}")
     return BUILDERS[family](seed)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UnsupportedModel
 from ..models.base import ModelMap
 from .units import MODALITIES, group_of
 
@@ -91,7 +92,7 @@ class Observer:
             x = args[0] if args and isinstance(args[0], torch.Tensor) else kwargs.get("hidden_states")
             y = _first_tensor(output)
             if x is None or y is None or x.shape != y.shape:
-                raise ValueError(f"cannot read the hidden states of block {group} ({type(module).__name__}): "
+                raise UnsupportedModel(f"cannot read the hidden states of block {group} ({type(module).__name__}): "
                                  "expected a tensor input and an output of the same shape")
             cos = F.cosine_similarity(x.detach().double(), y.detach().double(), dim=-1).reshape(-1).cpu()
             vis, valid = _split(self.ctx, x.shape[:-1], kind == "vision")

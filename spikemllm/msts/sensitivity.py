@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError, DataError, UnsupportedModel
 from ..models.base import ModelMap
 from ..nn.spike_linear import SpikeLinear
 from .units import MODALITIES, group_of
@@ -33,7 +34,7 @@ def spike_groups(model: nn.Module, mm: ModelMap) -> dict[str, list[str]]:
         if isinstance(mod, SpikeLinear):
             out.setdefault(group_of(mm, name), []).append(name)
     if not out:
-        raise ValueError("the model has no SpikeLinear layers; convert it first (spikemllm.convert)")
+        raise ConfigError("the model has no SpikeLinear layers; convert it first (spikemllm.convert)")
     return out
 
 
@@ -76,14 +77,14 @@ def timesteps_override(model: nn.Module, mm: ModelMap, changes: Mapping[str, Map
     groups = spike_groups(model, mm)
     unknown = sorted(set(changes) - set(groups))
     if unknown:
-        raise ValueError(f"timesteps_override: groups {unknown} have no SpikeLinear; allowed: {sorted(groups)}")
+        raise ConfigError(f"timesteps_override: groups {unknown} have no SpikeLinear; allowed: {sorted(groups)}")
     saved: list[tuple[str, nn.Module]] = []
     saved_attn: list[tuple[nn.Module, Any]] = []
     try:
         for g, t in changes.items():
             bad = set(t) - set(MODALITIES)
             if bad:
-                raise ValueError(f"timesteps_override[{g!r}] has keys {sorted(bad)}; allowed: vision, text")
+                raise ConfigError(f"timesteps_override[{g!r}] has keys {sorted(bad)}; allowed: vision, text")
             for name in groups[g]:
                 m = model.get_submodule(name)
                 full = {"vision": int(t.get("vision", m.t_vision)), "text": int(t.get("text", m.t_text))}
@@ -130,7 +131,7 @@ def _logits(out: Any) -> torch.Tensor:
     if logits is None and isinstance(out, (tuple, list)):
         logits = out[0]
     if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
-        raise ValueError("the model must return next-token logits [B, S, V] (a causal LM or a VLM for generation)")
+        raise UnsupportedModel("the model must return next-token logits [B, S, V] (a causal LM or a VLM for generation)")
     return logits
 
 
@@ -155,7 +156,7 @@ def kl_divergence(ref: list[torch.Tensor], new: list[torch.Tensor]) -> float:
         total += float(kl.clamp(min=0).sum())
         n += r.shape[0]
     if n == 0:
-        raise ValueError("no text positions to compare in the calibration batches; include text tokens")
+        raise DataError("no text positions to compare in the calibration batches; include text tokens")
     return total / n
 
 

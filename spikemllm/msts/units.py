@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ConfigError
 from ..levels import level_spec, max_timesteps
 from ..models.base import ModelMap
 
@@ -45,5 +46,5 @@ def qmax(coder: str, timesteps: int, signed: bool = True) -> int:
 
 def check_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ValueError(f"{name}={value!r} is not a number; allowed values: a finite int or float")
+        raise ConfigError(f"{name}={value!r} is not a number; allowed values: a finite int or float")
     return float(value)

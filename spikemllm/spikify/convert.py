@@ -6,6 +6,7 @@ from typing import Any, Iterable
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..errors import ConfigError
 from ..calibrate.offload import read_param
 from ..config import SpikeConfig
 from ..methods import QuantContext, apply_methods
@@ -35,10 +36,10 @@ def _check_fits(mm: ModelMap, config: SpikeConfig) -> None:
         kind, idx = key.split(".")
         n = mm.num_layers(kind)
         if n == 0:
-            raise ValueError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has no {kind} "
+            raise ConfigError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has no {kind} "
                              f"layers; allowed keys: lm.0 .. lm.{max(mm.num_layers('lm') - 1, 0)}")
         if int(idx) >= n:
-            raise ValueError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has {n} {kind} "
+            raise ConfigError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has {n} {kind} "
                              f"layers; allowed keys: {kind}.0 .. {kind}.{max(n - 1, 0)}")
 
 
@@ -74,7 +75,7 @@ def convert(model: nn.Module, config: SpikeConfig | None = None, calib: Iterable
     """
     config = config or SpikeConfig()
     if getattr(model, "spike_config", None) is not None:
-        raise ValueError("this model is already converted; convert a fresh float model")
+        raise ConfigError("this model is already converted; convert a fresh float model")
     mm = describe(model)
     _check_fits(mm, config)
     targets = select_targets(mm, config)
