@@ -18,7 +18,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from ..energy.tables import TABLES
+    from ..costs import TABLES
     from ..hardware.workload import WORKLOADS
 
     p = subparsers.add_parser("energy", help="FP16 vs spiking energy (ops and memory traffic)",

@@ -19,7 +19,7 @@ SUBCOMMANDS = ("convert", "demo", "eval", "med", "energy", "hw")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from ..version import __version__
 
     ap = argparse.ArgumentParser(prog="spikemllm", description="Spike-driven multimodal LLMs (SpikeMLLM).",
                                  formatter_class=HelpFormatter)

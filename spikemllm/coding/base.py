@@ -115,8 +115,9 @@ class Coder(nn.Module):
         cls.check_signed(signed)
         if (bits is None) == (timesteps is None):
             raise ValueError("level_spec needs exactly one of bits= or timesteps=")
+        top = None
         if bits is not None:
-            int_range(bits, signed)  # validates bits
+            top = int_range(bits, signed)[1]  # validates bits; the codes are bits-bit codes
             t = cls.steps_for_bits(bits, signed)
         else:
             t = timesteps
@@ -126,7 +127,7 @@ class Coder(nn.Module):
                 raise ValueError(f"timesteps={t} is out of range for {cls.coding}; allowed values: "
                                  f"1..{cls.max_steps}")
             bits = cls.bits_for_steps(t, signed)
-        qmax = cls.qmax_at(t)
+        qmax = cls.qmax_at(t) if top is None else min(top, cls.qmax_at(t))
         return LevelSpec(coding=cls.coding, signed=signed, bits=bits, timesteps=t, qmin=-qmax if signed else 0,
                          qmax=qmax)
 

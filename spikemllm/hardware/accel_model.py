@@ -24,9 +24,8 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 from ..errors import ConfigError
-from ..energy.tables import EnergyTable, get_table, int_add_pj
+from ..costs import EnergyTable, accumulator_bits, get_table, int_add_pj
 from ..levels import level_spec
-from .tile_reference import accumulator_bits
 from .workload import MatmulJob, Workload, decode_jobs, kv_cache_bytes, prefill_jobs
 from .rates import PrefillDecodeRates
 

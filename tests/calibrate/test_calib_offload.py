@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikemllm.calibrate import collect_stats, default_calibration, is_offloaded, read_param, transform_hooks, write_param
+from spikemllm.calibrate import calibration_stats, default_calibration, is_offloaded, read_param, transform_hooks, write_param
 from spikemllm.calibrate.offload import offload_blocks_to_disk
 from spikemllm.config import SpikeConfig
 from spikemllm.methods import QuantContext, get_method
@@ -42,9 +42,9 @@ def _pair(family, tmp_path):
 @pytest.mark.parametrize("family", ["qwen2", "qwen2_vl"])
 def test_statistics_equal(family, tmp_path):
     ram, disk, inputs = _pair(family, tmp_path)
-    a = collect_stats(_ctx(ram, inputs, "rtn"), [n for n, m in ram.named_modules() if isinstance(m, nn.Linear)
+    a = calibration_stats(_ctx(ram, inputs, "rtn"), [n for n, m in ram.named_modules() if isinstance(m, nn.Linear)
                                                  and n != "lm_head"], ("absmax", "hessian"))
-    b = collect_stats(_ctx(disk, inputs, "rtn"), list(a), ("absmax", "hessian"))
+    b = calibration_stats(_ctx(disk, inputs, "rtn"), list(a), ("absmax", "hessian"))
     assert set(a) == set(b) and len(a) > 10
     for n in a:
         assert torch.equal(a[n].absmax, b[n].absmax) and torch.equal(a[n].xtx, b[n].xtx), n
