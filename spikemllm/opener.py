@@ -54,13 +54,13 @@ def resolve_model(spec: str | os.PathLike | ModelSource, what: str = "--model") 
 
         if not (BUNDLED_DIR / "model.safetensors").is_file():
             raise PathNotFound(f"no bundled model in {BUNDLED_DIR} (model.safetensors expected); reinstall "
-                                    "spikemllm, or train it with: python scripts/train_tiny_vlm.py")
+                               "spikemllm, or train it with: python scripts/train_tiny_vlm.py")
         return ModelSource(spec, "bundled", BUNDLED_DIR)
     p = Path(spec).expanduser()
     if not p.exists():
         raise PathNotFound(f"{what} {spec!r} does not exist: it is neither 'bundled' nor a folder; give a "
-                                "local Hugging Face model folder (config.json + *.safetensors) or a spikemllm "
-                                "checkpoint")
+                           "local Hugging Face model folder (config.json + *.safetensors) or a spikemllm "
+                           "checkpoint")
     if not p.is_dir():
         raise PathNotFound(f"{what} {spec!r} is a file, not a folder; {_HINT}")
     if (p / "manifest.json").is_file():
@@ -68,7 +68,7 @@ def resolve_model(spec: str | os.PathLike | ModelSource, what: str = "--model") 
     if (p / "config.json").is_file():
         return ModelSource(spec, "hf", p)
     raise PathNotFound(f"{p} has no config.json (and no manifest.json): it is neither a Hugging Face model "
-                            f"folder nor a spikemllm checkpoint; {_HINT}")
+                       f"folder nor a spikemllm checkpoint; {_HINT}")
 
 
 def open_model(spec: str | os.PathLike | ModelSource, *, what: str = "--model") -> tuple[nn.Module, Any]:

@@ -161,7 +161,7 @@ def check_target(target: str | os.PathLike, *, kind: Kind, inputs: Iterable[str 
         desc = f"the outputs of a previous `spikemllm {command}` run" if command else "a previous run's outputs"
     if not overwrite:
         raise OutputExists(f"{what} exists; pass --overwrite (Python: overwrite=True) to replace it ({desc}), "
-                              "or choose another folder")
+                           "or choose another folder")
     return t
 
 

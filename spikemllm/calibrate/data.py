@@ -101,5 +101,5 @@ def calibration_batches(calib: list[dict[str, Any]] | None, model_map: ModelMap)
         return default_calibration(model_map)
     if not isinstance(calib, (list, tuple)) or not calib or not all(isinstance(b, dict) for b in calib):
         raise DataError("calib must be a non-empty list of input dicts for model(**batch); "
-                         f"got {type(calib).__name__}")
+                        f"got {type(calib).__name__}")
     return list(calib)

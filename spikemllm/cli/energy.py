@@ -80,7 +80,7 @@ def _counts_from_model(args: argparse.Namespace) -> tuple[list, str]:
 def _model_inputs(args: argparse.Namespace, processor: Any) -> dict[str, Any]:
     if processor is None:
         raise CheckpointError(f"{args.model} has no processor or tokenizer saved beside it, so there is nothing to build "
-                         "an input with; save one with the model, or count a 'tiny:<family>' model")
+                              "an input with; save one with the model, or count a 'tiny:<family>' model")
     if getattr(processor, "image_processor", None) is None:  # a text model: its tokenizer
         return dict(processor(args.prompt, return_tensors="pt"))
     from PIL import Image

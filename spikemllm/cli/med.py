@@ -104,7 +104,7 @@ def _med(args: argparse.Namespace, base: Any, levels: list[int] | None, out: Pat
     if args.strategy == "search":
         if converted is not None:
             raise ConfigError(f"--strategy search measures plans against the float model; --model {args.model} is "
-                             "already converted: pass the float model, or use --strategy med")
+                              "already converted: pass the float model, or use --strategy med")
         alloc, result = search(model, calib, args.budget, config=base, levels=levels, rounds=args.rounds,
                                weighting=args.weighting, progress=True)
     else:

@@ -177,7 +177,7 @@ def validate_order(names: tuple[str, ...] | list[str]) -> list[type[Method]]:
             seen_weights = c.name
         elif seen_weights is not None:
             raise ConfigError(f"transform {c.name!r} comes after weight method {seen_weights!r}; "
-                             f"put transforms first, e.g. [{c.name!r}, {seen_weights!r}]")
+                              f"put transforms first, e.g. [{c.name!r}, {seen_weights!r}]")
     return classes
 
 

@@ -150,6 +150,20 @@ class Adapter:
         raise NotImplementedError
 
 
+class PathAdapter(Adapter):
+    """An adapter that is a declaration: fixed module names (``paths``: ModelMap fields such as ``vision``,
+    ``lm_layers``, ``lm_block``), the config attributes holding image token ids (``token_attrs``); the LM's
+    ``embed`` and ``final_norm`` are found beside ``lm_layers`` unless ``paths`` names them."""
+
+    paths: dict[str, Any] = {}
+    token_attrs: tuple[str, ...] = ("image_token_id",)
+
+    def describe(self, model: nn.Module) -> ModelMap:
+        paths = {**decoder_ends(model, self.paths.get("lm_layers")), **self.paths}
+        return ModelMap(family=self.family, model=model, image_token_ids=token_ids(model.config, *self.token_attrs),
+                        **paths)
+
+
 _REGISTRY: dict[str, Adapter] = {}
 _BY_CLASS: dict[str, Adapter] = {}
 

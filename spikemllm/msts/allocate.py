@@ -120,7 +120,7 @@ def check_budget(budget: Any, coder: str, signed: bool = True, t_min: int = 1, t
     b = check_number("budget", budget)
     if not t_min <= b <= t_max:
         raise ConfigError(f"budget={budget!r} is out of range; allowed: {t_min} <= budget <= {t_max} "
-                         f"(average timesteps per token for coder {coder!r})")
+                          f"(average timesteps per token for coder {coder!r})")
     return b
 
 
@@ -148,7 +148,7 @@ def search_losses(result: MEDResult) -> dict[tuple[str, str], dict[int, float]]:
     """Measured curves of every unit, made non-increasing in T."""
     if not result.curves:
         raise ConfigError("strategy='search' needs measured curves; run spikemllm.msts.med(model, calib, "
-                         "levels=range(2, 6)) (levels around the budget)")
+                          "levels=range(2, 6)) (levels around the budget)")
     out = {}
     for g, m in result.units():
         curve = result.curves.get(g, {}).get(m)
@@ -227,7 +227,7 @@ def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: 
     for name, v in (("t_min", t_min), ("t_max", t_max)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo_c <= v <= hi_c):
             raise ConfigError(f"{name}={v!r} is out of range; allowed: integers {lo_c}..{hi_c} for coder "
-                             f"{result.coder!r}")
+                              f"{result.coder!r}")
     t_max = hi_c if t_max is None else t_max
     if t_min > t_max:
         raise ConfigError(f"t_min={t_min} > t_max={t_max}; allowed: t_min <= t_max")
@@ -241,7 +241,7 @@ def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: 
         hi = min(max(c) if c else 0 for c in losses.values())
         if lo > hi or not lo <= b:
             raise ConfigError(f"budget={budget!r} is out of range for strategy='search'; the measured curves cover "
-                             f"{lo}..{hi} steps, so allowed: {lo} <= budget; measure lower levels with med(levels=...)")
+                              f"{lo}..{hi} steps, so allowed: {lo} <= budget; measure lower levels with med(levels=...)")
     best = _greedy(losses, w, b)
     total = lambda p: sum(losses[u][p[u]] for u in p)  # noqa: E731
     for cand in _uniform_plans(losses, w, b):

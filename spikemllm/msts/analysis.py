@@ -35,7 +35,7 @@ def _check_calib(calib: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     batches = list(calib) if calib is not None else []
     if not batches or not all(isinstance(b, dict) for b in batches):
         raise DataError("calib must be a non-empty list of input dicts for model(**batch) "
-                         "(for example spikemllm.msts.calibration_from_examples(processor, examples))")
+                        "(for example spikemllm.msts.calibration_from_examples(processor, examples))")
     return batches
 
 
@@ -47,7 +47,7 @@ def _check_levels(levels: Iterable[int] | None, coder: str, signed: bool) -> lis
     if len(lv) < 2 or any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= hi for t in lv) \
             or lv != list(range(lv[0], lv[-1] + 1)):
         raise ConfigError(f"levels={list(levels)!r} is invalid; allowed: two or more consecutive integers in 1..{hi} "
-                         f"(timesteps of coder {coder!r}), e.g. range(2, 6)")
+                          f"(timesteps of coder {coder!r}), e.g. range(2, 6)")
     return lv
 
 

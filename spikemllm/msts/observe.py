@@ -93,7 +93,7 @@ class Observer:
             y = _first_tensor(output)
             if x is None or y is None or x.shape != y.shape:
                 raise UnsupportedModel(f"cannot read the hidden states of block {group} ({type(module).__name__}): "
-                                 "expected a tensor input and an output of the same shape")
+                                       "expected a tensor input and an output of the same shape")
             cos = F.cosine_similarity(x.detach().double(), y.detach().double(), dim=-1).reshape(-1).cpu()
             vis, valid = _split(self.ctx, x.shape[:-1], kind == "vision")
             keep = valid if valid is not None else torch.ones_like(vis)

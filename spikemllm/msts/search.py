@@ -89,7 +89,7 @@ def search(model: nn.Module, calib: Iterable[dict[str, Any]], budget: float, *, 
     """
     if getattr(model, "spike_config", None) is not None:
         raise ConfigError("search needs the float model (its KL is measured against it); for a converted model "
-                         "use spikemllm.msts.allocate(med(model, calib), budget)")
+                          "use spikemllm.msts.allocate(med(model, calib), budget)")
     for name, v, lo in (("rounds", rounds, 0), ("radius", radius, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ConfigError(f"{name}={v!r} is invalid; allowed: integers >= {lo}")
@@ -113,7 +113,7 @@ def search(model: nn.Module, calib: Iterable[dict[str, Any]], budget: float, *, 
         losses = med_losses(result, lv[0], lv[-1])
     if not lv[0] <= b:
         raise ConfigError(f"budget={budget!r} is out of range for search; the levels are {lv[0]}..{lv[-1]}, so "
-                         f"allowed: {lv[0]} <= budget")
+                          f"allowed: {lv[0]} <= budget")
     w = unit_weights(result, weighting)
     units = list(w)
     mm = describe(model)

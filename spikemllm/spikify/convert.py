@@ -37,10 +37,10 @@ def _check_fits(mm: ModelMap, config: SpikeConfig) -> None:
         n = mm.num_layers(kind)
         if n == 0:
             raise ConfigError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has no {kind} "
-                             f"layers; allowed keys: lm.0 .. lm.{max(mm.num_layers('lm') - 1, 0)}")
+                              f"layers; allowed keys: lm.0 .. lm.{max(mm.num_layers('lm') - 1, 0)}")
         if int(idx) >= n:
             raise ConfigError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has {n} {kind} "
-                             f"layers; allowed keys: {kind}.0 .. {kind}.{max(n - 1, 0)}")
+                              f"layers; allowed keys: {kind}.0 .. {kind}.{max(n - 1, 0)}")
 
 
 def spikify_attention(mm: ModelMap, config: SpikeConfig) -> int:

@@ -41,7 +41,7 @@ def load_model(name_or_dir: str | Path, attn_implementation: str = "eager") -> t
     folder = Path(name_or_dir)
     if not (folder / "config.json").is_file():
         raise PathNotFound(f"{folder} is not a model folder (no config.json); pass 'bundled' or a folder "
-                                f"written by save_pretrained")
+                           f"written by save_pretrained")
     model = AutoModelForImageTextToText.from_pretrained(folder, attn_implementation=attn_implementation)
     model.eval()
     return model, AutoProcessor.from_pretrained(folder)
