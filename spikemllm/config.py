@@ -17,6 +17,7 @@ from .coding import coder_names, get_coder
 from .errors import ConfigError
 from .levels import level_spec
 from .methods import check_method_options, get_method, parse_options
+from .nn.spec import MODES
 
 CONFIG_VERSION = 1
 ATTENTION_MODES = ("dense", "spike")
@@ -148,7 +149,6 @@ class SpikeConfig:
         if self.act_group_size is not None and self.weight_granularity == "per-group" and \
                 self.act_group_size != self.group_size:
             raise _bad("act_group_size", self.act_group_size, f"None or group_size ({self.group_size}) with per-group weights")
-        from .nn.spike_linear import MODES
         if self.mode not in MODES:
             raise _bad("mode", self.mode, ", ".join(MODES))
 

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "check_imports.py"
 
@@ -19,7 +17,6 @@ def _checker():
     return mod
 
 
-@pytest.mark.xfail(strict=True, reason="nn.stats imports SpikeLinear back; removed with the per-layer spec (issue 14)")
 def test_spikemllm_has_no_import_cycles():
     r = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from .base import Coder, LevelSpec
 from .if_coder import IFCoder
-from .registry import CODERS, coder_names, get_coder, make_coder, register_coder, unregister_coder
+from .registry import CODERS, DEFAULT_CODER, coder_names, get_coder, make_coder, register_coder, unregister_coder
 from .tclif import TCLIFCoder
 
-__all__ = ["Coder", "LevelSpec", "IFCoder", "TCLIFCoder", "CODERS", "coder_names", "get_coder", "make_coder",
+__all__ = ["Coder", "LevelSpec", "IFCoder", "TCLIFCoder", "CODERS", "DEFAULT_CODER", "coder_names", "get_coder", "make_coder",
            "register_coder", "unregister_coder"]

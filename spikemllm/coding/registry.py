@@ -12,6 +12,9 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from .base import Coder
 
+#: The paper's coder, the default of SpikeConfig and of a layer spec.
+DEFAULT_CODER = "tc-lif"
+
 #: name -> coder class; read it through :func:`get_coder` / :func:`coder_names`.
 CODERS: dict[str, type["Coder"]] = {}
 

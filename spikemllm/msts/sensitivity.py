@@ -1,9 +1,9 @@
 """How much the output moves when one unit's timesteps change: the measured half of MSTS.
 
 A converted model is changed *in place* for a measurement and restored afterwards
-(:func:`timesteps_override`): the affected :class:`~spikemllm.SpikeLinear` modules are rebuilt through their
-public constructor with the new timesteps and their integer weights reloaded, and spiking-attention specs
-of the block are updated. This computes exactly what ``convert`` with the same ``layer_timesteps`` computes
+(:func:`timesteps_override`): the affected :class:`~spikemllm.SpikeLinear` modules are rebuilt from their
+spec with only the timesteps replaced (``layer.respec(dataclasses.replace(layer.spec, ...))``, the weights
+reloaded), and the spiking-attention specs of the block likewise. This computes exactly what ``convert`` with the same ``layer_timesteps`` computes
 (a test checks it bit for bit) without quantizing the model again for each of the many settings a search
 visits.
 
@@ -14,7 +14,6 @@ skipped), or only over the positions that predict ``labels`` when the batches ca
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import Any, Iterator, Mapping
 
 import torch
@@ -47,16 +46,6 @@ def current_timesteps(model: nn.Module, mm: ModelMap) -> dict[str, dict[str, int
     return out
 
 
-def _rebuilt(m: SpikeLinear, t: Mapping[str, int]) -> SpikeLinear:
-    new = SpikeLinear(m.in_features, m.out_features, m.bias is not None, coder=m.coder.coding,
-                      t_text=int(t["text"]), t_vision=int(t["vision"]), region=m.region, signed=m.coder.signed,
-                      weight_spec=m.weight_spec, act_clip=m.act_spec.clip_ratio, mode=m.mode,
-                      input_transform=m.input_transform, act_group_size=m.act_group_size)
-    new.to(m.qweight.device)
-    new.load_state_dict(m.state_dict())
-    return new
-
-
 def _set(root: nn.Module, name: str, new: nn.Module) -> None:
     parent, _, leaf = name.rpartition(".")
     setattr(root.get_submodule(parent) if parent else root, leaf, new)
@@ -87,16 +76,14 @@ def timesteps_override(model: nn.Module, mm: ModelMap, changes: Mapping[str, Map
                 raise ConfigError(f"timesteps_override[{g!r}] has keys {sorted(bad)}; allowed: vision, text")
             for name in groups[g]:
                 m = model.get_submodule(name)
-                full = {"vision": int(t.get("vision", m.t_vision)), "text": int(t.get("text", m.t_text))}
-                if full == {"vision": m.t_vision, "text": m.t_text}:
+                spec = m.spec.with_timesteps(t)  # dataclasses.replace: every other setting is kept
+                if spec == m.spec:
                     continue
-                _set(model, name, _rebuilt(m, full))
+                _set(model, name, m.respec(spec))
                 saved.append((name, m))
             for mod in _attention_modules(model, mm, g):
-                spec = mod._spike_attn
-                saved_attn.append((mod, spec))
-                mod._spike_attn = dataclasses.replace(spec, t_text=int(t.get("text", spec.t_text)),
-                                                      t_vision=int(t.get("vision", spec.t_vision)))
+                saved_attn.append((mod, mod._spike_attn))
+                mod._spike_attn = mod._spike_attn.with_timesteps(t)
         yield
     finally:
         for name, m in reversed(saved):

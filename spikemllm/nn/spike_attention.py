@@ -20,7 +20,6 @@ heads that share a KV head are stacked as rows of one product against that KV he
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -31,22 +30,10 @@ from ..coding import Coder, make_coder
 from ..quant import QuantSpec, Quantized, quantize, quantize_int8
 from ..quant.quantizer import INT8_QMAX
 from .modality import current_kv_vision_mask, current_vision_mask
+from .spec import SpikeAttentionSpec
 from .spike_matmul import INT_BOUND, exact_dtype, int_matmul, int_mm_available, spike_matmul
 
 ATTN_NAME = "spikemllm_spike"
-
-
-@dataclass
-class SpikeAttentionSpec:
-    """Attached to an attention module as ``module._spike_attn`` by :func:`spikemllm.convert`."""
-
-    coder: str
-    t_text: int
-    t_vision: int
-    region: str  # "vision" (every token at t_vision) or "lm"
-    mode: str = "fused"
-    signed: bool = True
-    backend: str = "auto"  # "auto" (int8 kernels where exact), "int" or "float": see spikemllm.nn.set_backend
 
 
 @functools.lru_cache(maxsize=64)
@@ -163,10 +150,9 @@ def _int_product(codes: torch.Tensor, t: torch.Tensor, t_max: int, coder: Coder,
         return int_matmul(codes.reshape(b, hkv, rows, x), other)
     planes = [p.reshape(b, hkv, rows, x) for p in coder.planes(codes, t, t_max)]
     parts = int_matmul(torch.cat(planes, dim=-2), other).unflatten(-2, (t_max, rows))  # [B, Hkv, T, rows, Y]
-    horner = coder.coding == "tc-lif"
     acc = parts[:, :, 0].clone()
     for i in range(1, t_max):
-        acc = acc.mul_(2).add_(parts[:, :, i]) if horner else acc.add_(parts[:, :, i])
+        acc = coder.combine_(acc, parts[:, :, i])
     return acc
 
 
