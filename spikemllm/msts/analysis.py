@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..spikify.state import converted_config
 from ..errors import ConfigError, DataError
 from ..config import SpikeConfig
 from ..models.base import describe
@@ -75,10 +76,10 @@ def med(model: nn.Module, calib: Iterable[dict[str, Any]], *, config: SpikeConfi
         raise ConfigError(f"reference={reference!r} is unknown; allowed values: {', '.join(REFERENCES)}")
     batches = _check_calib(calib)
     t0 = time.time()
-    converted_in = getattr(model, "spike_config", None) is not None
-    if converted_in and config is not None and config != model.spike_config:
+    converted_in = converted_config(model) is not None
+    if converted_in and config is not None and config != converted_config(model):
         raise ConfigError("model is already converted with another config; pass config=None or a float model")
-    config = model.spike_config if converted_in else (config or SpikeConfig())
+    config = converted_config(model) if converted_in else (config or SpikeConfig())
     lv = _check_levels(levels, config.coder, config.signed)
     if converted_in and reference == "fp":
         raise ConfigError("reference='fp' needs the float model; pass the unconverted model")

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..spikify.state import converted_config
 from ..errors import ConfigError
 from ..config import SpikeConfig
 from ..models.base import describe
@@ -87,7 +88,7 @@ def search(model: nn.Module, calib: Iterable[dict[str, Any]], budget: float, *, 
         ``(allocation, med_result)``; ``allocation.measured_kl`` is the plan's KL against the float model and
         ``allocation.history`` lists every plan measured.
     """
-    if getattr(model, "spike_config", None) is not None:
+    if converted_config(model) is not None:
         raise ConfigError("search needs the float model (its KL is measured against it); for a converted model "
                           "use spikemllm.msts.allocate(med(model, calib), budget)")
     for name, v, lo in (("rounds", rounds, 0), ("radius", radius, 1)):
@@ -120,7 +121,7 @@ def search(model: nn.Module, calib: Iterable[dict[str, Any]], budget: float, *, 
     fp_lp = log_probs(model, mm, scored)
     if converted is None:
         converted = convert(copy.deepcopy(model), config, calib=batches, progress=False)
-    elif getattr(converted, "spike_config", None) is None:
+    elif converted_config(converted) is None:
         raise ConfigError("converted= must be a model converted by spikemllm.convert (the float one is model=)")
     smm = describe(converted)
     med_plan = plan(result, b, "med", weighting=weighting).timesteps  # the cosine-only plan, full range

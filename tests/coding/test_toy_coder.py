@@ -63,3 +63,19 @@ def test_a_tiny_model_converts_and_runs_with_the_toy_coder(toy):
         ref = model(**inputs).logits
     assert torch.isfinite(fused).all()
     assert (fused - ref).abs().max() <= 1e-3 * ref.abs().max()
+    with torch.no_grad():
+        spikemllm.set_mode(model, "faithful")   # radix-3 Horner steps through the coder's combine_
+        faithful = model(**inputs).logits
+    assert torch.equal(faithful, fused)
+
+
+def test_spike_counts_of_a_layer_come_from_the_toy_trains(toy):
+    from spikemllm.nn import SpikeLinear, SpikeLinearSpec, collect_stats
+    lin = SpikeLinear(8, 4, SpikeLinearSpec(coder="toy-ternary", t_text=3))
+    lin.load_quantized(spikemllm.quantize(torch.randn(4, 8), lin.weight_spec))
+    x = torch.randn(5, 8)
+    with collect_stats(lin) as st, torch.no_grad():
+        lin(x)
+    q = spikemllm.quantize(x, lin.act_spec, qmax=13).q.to(torch.int64)
+    want = (lin.coder.encode(q) != 0).sum().item()
+    assert st.totals().spikes == want and want > 0
