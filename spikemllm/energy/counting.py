@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import ConfigError
+from ..coding import DEFAULT_CODER
 from ..levels import level_spec
 
 __all__ = ["ModalityCount", "LayerCount", "count_linear", "counts_from_stats", "counts_from_workload"]
@@ -53,7 +54,7 @@ class LayerCount:
     in_features: int
     out_features: int
     weight_bits: int
-    coder: str = "tc-lif"
+    coder: str = DEFAULT_CODER
     per_modality: Mapping[str, ModalityCount] = field(default_factory=dict)
     weight_passes: float = 1.0  # forward passes that read the weights (x repeat for repeated layers)
 
@@ -84,7 +85,7 @@ class LayerCount:
 
 
 def count_linear(name: str, in_features: int, out_features: int, groups: Mapping[str, tuple[float, float, float]],
-                 *, weight_bits: int = 4, coder: str = "tc-lif", repeat: int = 1) -> LayerCount:
+                 *, weight_bits: int = 4, coder: str = DEFAULT_CODER, repeat: int = 1) -> LayerCount:
     """Expected counts from shapes: ``groups[modality] = (tokens, timesteps, firing_rate)``."""
     per: dict[str, ModalityCount] = {}
     for mod, (n, T, fr) in groups.items():
