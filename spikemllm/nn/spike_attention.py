@@ -92,12 +92,7 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
         dt = exact_dtype(d * coder.qmax ** 2)
         acc = spike_matmul(qq.q.to(dt), tq_b, t_max, coder, kq.q.to(dt).transpose(-1, -2), faithful)
         scores = (acc.float() * qq.scale) * kq.scale.transpose(-1, -2) * scaling
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + attention_mask[..., :sk]
-    probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+    probs = _probabilities(scores, attention_mask, sk)
     # An all-zero value row gets the quantizer's placeholder scale 1; folded into P it would swamp the row's
     # real entries (P~ is quantized per row) and zero the output. Its codes are 0, so its exact scale is 0.
     s_v = torch.where(vq.q.abs().amax(-1, keepdim=True) > 0, vq.scale, torch.zeros_like(vq.scale))
@@ -111,6 +106,16 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
         out = acc.float() * pq.scale
     out = out.to(query.dtype).transpose(1, 2).contiguous()
     return out, probs.to(query.dtype)
+
+
+def _probabilities(scores: torch.Tensor, attention_mask: torch.Tensor | None, sk: int) -> torch.Tensor:
+    """Masked float32 softmax over the keys (the one float step of spiking attention, both backends)."""
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask[..., :sk]
+    return torch.softmax(scores, dim=-1, dtype=torch.float32)
 
 
 def _uniform_t(spec: SpikeAttentionSpec, qmask: torch.Tensor | None, kmask: torch.Tensor | None) -> int | None:
@@ -192,12 +197,7 @@ def _int_attention(spec: SpikeAttentionSpec, coder: Coder, rows: QuantSpec, quer
     scores = (acc.float().view(b, hkv, g, sq, sk) * qq.scale.view(b, hkv, g, sq, 1)) \
         * kq.scale.transpose(-1, -2).unsqueeze(2) * scaling
     scores = scores.view(b, h, sq, sk)
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + attention_mask[..., :sk]
-    probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+    probs = _probabilities(scores, attention_mask, sk)
     # See the float path: an all-zero value row has codes 0, so its exact scale is 0.
     s_v = torch.where(vq.q.abs().amax(-1, keepdim=True) > 0, vq.scale, torch.zeros_like(vq.scale))
     pt = (probs.view(b, hkv, g, sq, sk) * s_v.transpose(-1, -2).unsqueeze(2)).view(b, h, sq, sk)

@@ -97,25 +97,12 @@ class SpikeLinear(RecordsStats, nn.Module):
         new.backend = self.backend
         return new
 
-    @property
-    def t_text(self) -> int:
-        return self._spec.t_text
-
-    @property
-    def t_vision(self) -> int:
-        return self._spec.t_vision
-
-    @property
-    def region(self) -> str:
-        return self._spec.region
-
-    @property
-    def weight_spec(self) -> QuantSpec:
-        return self._spec.weight_spec
-
-    @property
-    def act_group_size(self) -> int | None:
-        return self._spec.act_group_size
+    # read-only views of the spec, under the names the layer always had
+    t_text = property(lambda self: self._spec.t_text, doc="timesteps of text tokens")
+    t_vision = property(lambda self: self._spec.t_vision, doc="timesteps of vision tokens")
+    region = property(lambda self: self._spec.region, doc="'vision' or 'lm' (see SpikeLinearSpec)")
+    weight_spec = property(lambda self: self._spec.weight_spec, doc="the integer weights' QuantSpec")
+    act_group_size = property(lambda self: self._spec.act_group_size, doc="activation group size or None")
 
     # --- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -397,29 +384,26 @@ class SpikeLinear(RecordsStats, nn.Module):
                 + (f" ({why})" if why else ""))
 
 
+def _set_everywhere(model: nn.Module, field: str, value: str, allowed: tuple[str, ...]) -> nn.Module:
+    """Set ``field`` (``mode`` or ``backend``) on every SpikeLinear and replace it in every attention spec."""
+    if value not in allowed:
+        raise ConfigError(f"{field}={value!r} is unknown; allowed values: {', '.join(allowed)}")
+    for m in model.modules():
+        if isinstance(m, SpikeLinear):
+            setattr(m, field, value)
+        spec = getattr(m, "_spike_attn", None)
+        if spec is not None:
+            m._spike_attn = replace(spec, **{field: value})
+    return model
+
+
 def set_backend(model: nn.Module, backend: str) -> nn.Module:
     """Set the backend of every SpikeLinear and spiking attention in ``model``: ``auto`` (the default: integer
     kernels wherever they are exact), ``int`` (raise where they cannot run) or ``float`` (integer-valued float
     matmuls, the reference). For tests and benchmarks: every backend computes the same outputs, bit for bit."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend={backend!r} is unknown; allowed values: {', '.join(BACKENDS)}")
-    for m in model.modules():
-        if isinstance(m, SpikeLinear):
-            m.backend = backend
-        spec = getattr(m, "_spike_attn", None)
-        if spec is not None:
-            m._spike_attn = replace(spec, backend=backend)
-    return model
+    return _set_everywhere(model, "backend", backend, BACKENDS)
 
 
 def set_mode(model: nn.Module, mode: str) -> nn.Module:
     """Switch every SpikeLinear (and spiking attention) in ``model`` to ``faithful``, ``fused`` or ``fakequant``."""
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is unknown; allowed values: {', '.join(MODES)}")
-    for m in model.modules():
-        if isinstance(m, SpikeLinear):
-            m.mode = mode
-        spec = getattr(m, "_spike_attn", None)
-        if spec is not None:
-            m._spike_attn = replace(spec, mode=mode)
-    return model
+    return _set_everywhere(model, "mode", mode, MODES)
