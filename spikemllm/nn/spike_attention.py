@@ -20,11 +20,10 @@ heads that share a KV head are stacked as rows of one product against that KV he
 """
 from __future__ import annotations
 
+import functools
 
 import torch
 from torch import nn
-
-import functools
 
 from ..coding import Coder, make_coder
 from ..quant import QuantSpec, Quantized, quantize, quantize_int8
@@ -66,15 +65,16 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
     coder, rows = _coder_and_rows(spec.coder, max(spec.t_text, spec.t_vision))
     qmask = current_vision_mask()
     kmask = current_kv_vision_mask()
+    use_int = spec.mode != "fakequant" and _use_int(spec, coder, d, sk, query.device)
+    uniform = _uniform_t(spec, qmask, kmask) if use_int else None
+    if uniform is not None:  # one T for every token: scalar code ranges (a tensor clamp costs a pass more)
+        qm = coder.qmax_for(uniform)
+        return _int_attention(spec, coder, rows, query, key, value, attention_mask, scaling, uniform, qm, qm)
     t_q = _token_t(spec, qmask, b, sq, query.device)
     t_k = _token_t(spec, kmask if kmask is not None else qmask, b, sk, query.device)
     qmax_q = coder.qmax_for(t_q)[:, None, :, None]  # [B, 1, Sq, 1]
     qmax_k = coder.qmax_for(t_k)[:, None, :, None]  # [B, 1, Sk, 1]
-    if spec.mode != "fakequant" and _use_int(spec, coder, d, sk, query.device):
-        uniform = _uniform_t(spec, qmask, kmask)
-        if uniform is not None:  # one T for every token: scalar code ranges (a tensor clamp costs a pass more)
-            t_int, qm = uniform, coder.qmax_for(uniform)
-            return _int_attention(spec, coder, rows, query, key, value, attention_mask, scaling, t_int, qm, qm)
+    if use_int:
         return _int_attention(spec, coder, rows, query, key, value, attention_mask, scaling, t_q, qmax_q, qmax_k)
     qq = quantize(query.float(), rows, qmax=qmax_q)
     kq = quantize(key.float(), rows, qmax=qmax_k)

@@ -241,3 +241,18 @@ def test_attention_int_backend_refuses_codes_beyond_int8():
         spike_attention(mod, q, q, q, None)
     mod._spike_attn = dataclasses.replace(mod._spike_attn, backend="auto")  # falls back to the float path (specs are frozen)
     assert spike_attention(mod, q, q, q, None)[0].shape == (1, 3, 2, 4)
+
+
+def test_bf16_scales_and_bias_as_loaded_work_on_both_backends():
+    """A checkpoint loaded with dtype=bfloat16 keeps scales and bias in bf16; the int8 weights are unchanged."""
+    torch.manual_seed(6)
+    for kw in (dict(), dict(act_group_size=8),
+               dict(weight_spec=QuantSpec(bits=4, granularity="per-group", group_size=8))):
+        m = SpikeLinear.from_linear(nn.Linear(32, 16), coder="tc-lif", t_text=4, **kw)
+        m.wscale = m.wscale.bfloat16()
+        m.bias = m.bias.bfloat16()
+        x = torch.randn(5, 32)
+        m.backend = "float"
+        a = m(x)
+        m.backend = "auto"
+        assert m.backend_in_use() == "int" and torch.equal(m(x), a) and a.dtype == torch.float32
