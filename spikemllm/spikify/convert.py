@@ -10,9 +10,10 @@ from typing import Any, Iterable
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError
 from ..calibrate.offload import read_param
 from ..config import SpikeConfig
+from ..errors import ConfigError
+from ..logs import get_logger
 from ..methods import QuantContext, apply_methods
 from ..models.base import ModelMap, describe
 from ..nn.spike_attention import register_spike_attention
@@ -21,6 +22,8 @@ from .hook import ModalityHook
 from .select import select_targets
 from .specs import attention_spec, layer_spec
 from .state import SpikeState, converted_config
+
+_log = get_logger(__name__)
 
 
 def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
@@ -73,7 +76,7 @@ def convert(model: nn.Module, config: SpikeConfig | None = None, calib: Iterable
     targets = select_targets(mm, config)
     ctx = QuantContext(model=model, model_map=mm, config=config, targets=targets,
                        calib=list(calib) if calib is not None else None,
-                       log=(lambda s: tqdm.write(s)) if progress else (lambda s: None), progress=progress)
+                       log=_log.info if progress else _log.debug, progress=progress)
     if quantize_weights:
         apply_methods(ctx)
     for name, lin in tqdm(list(targets.items()), desc="spikify", unit="layer", disable=not progress):
