@@ -201,9 +201,10 @@ def run_one(name: str, build, outputs, setting: str, method: str, options: dict)
     cfg = SpikeConfig(coder="tc-lif", timesteps=t, weight_bits=bits, method=METHODS[method],
                       weight_granularity=options.get("granularity", "per-channel"),
                       group_size=options.get("group_size", 128), act_clip=options.get("act_clip", 1.0),
-                      method_options={"gptq": {"progress": False, **options.get("gptq", {})},
-                                      "smoothquant": {"progress": False, **options.get("smoothquant", {})},
-                                      "rotation": options.get("rotation", {})})
+                      method_options={k: v for k, v in {
+                          "gptq": {"progress": False, **options.get("gptq", {})},
+                          "smoothquant": {"progress": False, **options.get("smoothquant", {})},
+                          "rotation": options.get("rotation", {})}.items() if k in METHODS[method]})
     t0 = time.perf_counter()
     with PeakRSS() as mem:
         convert(model, cfg, calib=calib, progress=False)

@@ -17,7 +17,7 @@ from .nn import RunStats, SpikeLinear, collect_stats, set_mode
 from .quant import QuantSpec, quantize
 from .spikify import convert
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["IFCoder", "TCLIFCoder", "SpikeLinear", "SpikeConfig", "convert", "save", "load", "QuantSpec",
            "quantize", "level_spec", "collect_stats", "RunStats", "set_mode", "describe", "supported_model_types",

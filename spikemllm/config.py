@@ -13,11 +13,13 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .coding import coder_names, get_coder
 from .errors import ConfigError
 from .levels import level_spec
+from .methods import check_method_options, get_method, parse_options
+from .nn.spec import MODES
 
 CONFIG_VERSION = 1
-CODERS = ("if", "tc-lif")
 ATTENTION_MODES = ("dense", "spike")
 WEIGHT_GRANULARITIES = ("per-channel", "per-group")
 _LAYER_KEY = re.compile(r"^(lm|vision)\.(\d+)$")
@@ -58,7 +60,9 @@ class SpikeConfig:
             index), values like ``timesteps``.
         weight_bits / weight_granularity / group_size: integer weights (symmetric).
         method: quantization method name or list applied in order (see :mod:`spikemllm.methods`).
-        method_options: ``{method_name: {option: value}}``.
+        method_options: ``{method_name: {option: value}}``; each method declares its options as a frozen
+            dataclass (``Method.Options``), checked here: a key naming no method of ``method``, an unknown
+            option or a value of the wrong type is a ConfigError. Read them typed with :meth:`options_for`.
         targets / ignore: module-name patterns; ``"re:<regex>"`` is a regex searched in the name, anything else
             matches a module name exactly or as a dotted suffix. Empty ``targets`` means every ``nn.Linear`` of
             the vision tower, the projector and the language model.
@@ -92,10 +96,10 @@ class SpikeConfig:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen: normalise once, here)
         if self.version != CONFIG_VERSION:
             raise _bad("version", self.version, f"{CONFIG_VERSION} (this spikemllm reads config version {CONFIG_VERSION})")
-        if self.coder not in CODERS:
-            raise _bad("coder", self.coder, ", ".join(CODERS))
-        if not isinstance(self.signed, bool) or (self.coder == "tc-lif" and not self.signed):
-            raise _bad("signed", self.signed, "True for tc-lif; True or False for if")
+        if not isinstance(self.coder, str) or self.coder not in coder_names():
+            raise _bad("coder", self.coder, ", ".join(coder_names()))
+        if not isinstance(self.signed, bool) or (get_coder(self.coder).signed_only and not self.signed):
+            raise _bad("signed", self.signed, f"True for {self.coder} (signed only); True or False for rate coding")
         set_("timesteps", _norm_timesteps("timesteps", self.timesteps, self.coder, self.signed))
         if not isinstance(self.layer_timesteps, dict):
             raise _bad("layer_timesteps", self.layer_timesteps, "a dict {'lm.<i>' or 'vision.<i>': timesteps}")
@@ -120,6 +124,7 @@ class SpikeConfig:
         if not isinstance(self.method_options, dict) or \
                 not all(isinstance(k, str) and isinstance(v, dict) for k, v in self.method_options.items()):
             raise _bad("method_options", self.method_options, "{method_name: {option: value}}")
+        check_method_options(self.methods, self.method_options)
         for name in ("targets", "ignore"):
             v = getattr(self, name)
             if not isinstance(v, (str, list, tuple)):
@@ -144,7 +149,6 @@ class SpikeConfig:
         if self.act_group_size is not None and self.weight_granularity == "per-group" and \
                 self.act_group_size != self.group_size:
             raise _bad("act_group_size", self.act_group_size, f"None or group_size ({self.group_size}) with per-group weights")
-        from .nn.spike_linear import MODES
         if self.mode not in MODES:
             raise _bad("mode", self.mode, ", ".join(MODES))
 
@@ -152,6 +156,10 @@ class SpikeConfig:
     @property
     def methods(self) -> tuple[str, ...]:
         return (self.method,) if isinstance(self.method, str) else tuple(self.method)
+
+    def options_for(self, method: str) -> Any:
+        """The typed options (``Method.Options`` instance) of ``method``, defaults filled in."""
+        return parse_options(get_method(method), self.method_options.get(method, {}))
 
     def timesteps_for(self, kind: str | None, index: int | None) -> dict[str, int]:
         """``{"vision": Tv, "text": Tt}`` for block ``index`` of ``kind`` (``"lm"``/``"vision"``), overrides applied."""

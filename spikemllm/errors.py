@@ -32,4 +32,13 @@ class OutputError(SpikeMLLMError, ValueError):
     """An output target is unsafe to write (it overlaps an input, is not ours, or another run holds it)."""
 
 
-__all__ = ["SpikeMLLMError", "ConfigError", "CheckpointError", "DataError", "UnsupportedModel", "OutputError"]
+class OutputExists(OutputError, FileExistsError):
+    """An output target exists and replacing it was not asked for (``--overwrite``)."""
+
+
+class PathNotFound(SpikeMLLMError, FileNotFoundError):
+    """A path the user gave (model folder, config file, data file) does not exist or is not what is needed."""
+
+
+__all__ = ["SpikeMLLMError", "ConfigError", "CheckpointError", "DataError", "UnsupportedModel", "OutputError",
+           "OutputExists", "PathNotFound"]

@@ -70,7 +70,7 @@ def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, 
     from safetensors.torch import save_file
     import transformers
 
-    from . import __version__
+    from .version import __version__
 
     cfg: SpikeConfig | None = getattr(model, "spike_config", None)
     if cfg is None:

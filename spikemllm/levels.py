@@ -10,37 +10,15 @@ Paper notation (SpikeMLLM, arXiv 2604.18610): an activation quantizer with ``b``
   ``t`` weighted ``2**(T-1-t)``. The one code ``-2**(b-1)`` that symmetric quantization never produces is
   dropped, leaving ``L - 1`` levels, so ``T = log2(L) - 1 = b - 1`` (4 bits -> 3 steps, 5 bits -> 4 steps).
 
-Everything in spikemllm that needs one of these numbers calls :func:`level_spec`; nothing re-derives them.
+Each coder class states its own rule (:class:`spikemllm.coding.Coder`: radix, hard limit); this module is the
+by-name front door to the coder registry, so code holding a ``SpikeConfig.coder`` string asks here and nothing
+re-derives the numbers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .coding import LevelSpec, coder_names, get_coder
 
-CODINGS = ("if", "tc-lif")
-
-
-@dataclass(frozen=True)
-class LevelSpec:
-    """Integer range and timesteps of one coder setting."""
-
-    coding: str
-    signed: bool
-    bits: int
-    timesteps: int
-    qmin: int
-    qmax: int
-
-    @property
-    def levels(self) -> int:
-        """Number of distinct integer codes the coder can emit."""
-        return self.qmax - self.qmin + 1
-
-
-def _check_coding(coding: str, signed: bool) -> None:
-    if coding not in CODINGS:
-        raise ValueError(f"coding={coding!r} is unknown; allowed values: {', '.join(CODINGS)}")
-    if coding == "tc-lif" and not signed:
-        raise ValueError("signed=False is not supported for coding='tc-lif'; allowed: signed=True (use 'if' for unsigned codes)")
+__all__ = ["LevelSpec", "level_spec", "steps_for_bits", "qmax_for", "max_timesteps", "coder_names"]
 
 
 def level_spec(coding: str, *, bits: int | None = None, timesteps: int | None = None,
@@ -50,39 +28,10 @@ def level_spec(coding: str, *, bits: int | None = None, timesteps: int | None = 
     Given ``timesteps`` for rate coding, any ``T >= 1`` is allowed (``q_max = T``); ``bits`` is then the
     smallest bit width holding that range. Given ``timesteps`` for TC-LIF, ``bits = T + 1``.
     """
-    _check_coding(coding, signed)
-    if (bits is None) == (timesteps is None):
-        raise ValueError("level_spec needs exactly one of bits= or timesteps=")
-    if bits is not None:
-        if not isinstance(bits, int) or bits < 2 or bits > 16:
-            raise ValueError(f"bits={bits!r} is out of range; allowed values: integers 2..16")
-        if coding == "tc-lif":
-            t = bits - 1
-        elif signed:
-            t = 2 ** (bits - 1) - 1
-        else:
-            t = 2 ** bits - 1
-    else:
-        t = timesteps
-        if not isinstance(t, int) or t < 1:
-            raise ValueError(f"timesteps={t!r} is out of range; allowed values: integers >= 1")
-        if coding == "tc-lif":
-            if t > 15:
-                raise ValueError(f"timesteps={t} is out of range for tc-lif; allowed values: 1..15")
-            bits = t + 1
-        elif signed:
-            bits = max(2, (t).bit_length() + 1)
-        else:
-            bits = max(2, (t).bit_length())
-    if coding == "tc-lif":
-        qmax = 2 ** t - 1
-    else:
-        qmax = t
-    qmin = -qmax if signed else 0
-    return LevelSpec(coding=coding, signed=signed, bits=bits, timesteps=t, qmin=qmin, qmax=qmax)
+    return get_coder(coding, what="coding").level_spec(bits=bits, timesteps=timesteps, signed=signed)
 
 
-def timesteps_for(coding: str, bits: int, signed: bool = True) -> int:
+def steps_for_bits(coding: str, bits: int, signed: bool = True) -> int:
     """Timesteps a ``bits``-bit code needs under ``coding`` (see module docstring)."""
     return level_spec(coding, bits=bits, signed=signed).timesteps
 
@@ -90,3 +39,11 @@ def timesteps_for(coding: str, bits: int, signed: bool = True) -> int:
 def qmax_for(coding: str, timesteps: int, signed: bool = True) -> int:
     """Largest integer a neuron can emit in ``timesteps`` steps under ``coding``."""
     return level_spec(coding, timesteps=timesteps, signed=signed).qmax
+
+
+def max_timesteps(coding: str, signed: bool = True, max_bits: int = 8) -> int:
+    """Most timesteps worth running under ``coding``: its hard limit (TC-LIF: 15), else the steps of
+    ``max_bits``-bit codes (rate coding itself has no upper limit)."""
+    coder = get_coder(coding, what="coding")
+    coder.check_signed(signed)
+    return coder.max_timesteps(signed, max_bits)

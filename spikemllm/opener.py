@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from torch import nn
 
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, PathNotFound
 from .logs import get_logger
 from .placement import Placement, hf_load_kwargs, place, placement
 
@@ -56,22 +56,22 @@ def resolve_model(spec: str | os.PathLike | ModelSource, what: str = "--model") 
         from .zoo import BUNDLED_DIR
 
         if not (BUNDLED_DIR / "model.safetensors").is_file():
-            raise FileNotFoundError(f"no bundled model in {BUNDLED_DIR} (model.safetensors expected); reinstall "
-                                    "spikemllm, or train it with: python scripts/train_tiny_vlm.py")
+            raise PathNotFound(f"no bundled model in {BUNDLED_DIR} (model.safetensors expected); reinstall "
+                               "spikemllm, or train it with: python scripts/train_tiny_vlm.py")
         return ModelSource(spec, "bundled", BUNDLED_DIR)
     p = Path(spec).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"{what} {spec!r} does not exist: it is neither 'bundled' nor a folder; give a "
-                                "local Hugging Face model folder (config.json + *.safetensors) or a spikemllm "
-                                "checkpoint")
+        raise PathNotFound(f"{what} {spec!r} does not exist: it is neither 'bundled' nor a folder; give a "
+                           "local Hugging Face model folder (config.json + *.safetensors) or a spikemllm "
+                           "checkpoint")
     if not p.is_dir():
-        raise FileNotFoundError(f"{what} {spec!r} is a file, not a folder; {_HINT}")
+        raise PathNotFound(f"{what} {spec!r} is a file, not a folder; {_HINT}")
     if (p / "manifest.json").is_file():
         return ModelSource(spec, "checkpoint", p)
     if (p / "config.json").is_file():
         return ModelSource(spec, "hf", p)
-    raise FileNotFoundError(f"{p} has no config.json (and no manifest.json): it is neither a Hugging Face model "
-                            f"folder nor a spikemllm checkpoint; {_HINT}")
+    raise PathNotFound(f"{p} has no config.json (and no manifest.json): it is neither a Hugging Face model "
+                       f"folder nor a spikemllm checkpoint; {_HINT}")
 
 
 def open_model(spec: str | os.PathLike | ModelSource, *, what: str = "--model", device: Any = "cpu",

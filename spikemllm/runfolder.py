@@ -97,7 +97,7 @@ class RunFolder:
         return self
 
     def _write_run_json(self, status: str, files: dict[str, Any]) -> None:
-        from . import __version__
+        from .version import __version__
 
         doc = {"format": RUN_FORMAT, "version": RUN_VERSION, "command": self.command, "status": status,
                "spikemllm": __version__, "pid": os.getpid(), "started": time.strftime(

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Literal
 
-from .errors import OutputError
+from .errors import OutputError, OutputExists
 
 Kind = Literal["checkpoint", "run", "file"]
 RUN_MARKER = ".spikemllm-run"
@@ -160,8 +160,8 @@ def check_target(target: str | os.PathLike, *, kind: Kind, inputs: Iterable[str 
                                   "it yourself")
         desc = f"the outputs of a previous `spikemllm {command}` run" if command else "a previous run's outputs"
     if not overwrite:
-        raise FileExistsError(f"{what} exists; pass --overwrite (Python: overwrite=True) to replace it ({desc}), "
-                              "or choose another folder")
+        raise OutputExists(f"{what} exists; pass --overwrite (Python: overwrite=True) to replace it ({desc}), "
+                           "or choose another folder")
     return t
 
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import spikemllm
 from spikemllm.coding import make_coder
-from spikemllm.levels import level_spec, qmax_for, timesteps_for
+from spikemllm.levels import level_spec, qmax_for, steps_for_bits
 from spikemllm.quant import QuantSpec
 
 
@@ -33,7 +33,7 @@ def test_level_spec_table(coding, signed, bits, T, qmin, qmax):
     s = level_spec(coding, bits=bits, signed=signed)
     assert (s.bits, s.timesteps, s.qmin, s.qmax) == (bits, T, qmin, qmax)
     assert s.levels == qmax - qmin + 1
-    assert timesteps_for(coding, bits, signed) == T
+    assert steps_for_bits(coding, bits, signed) == T
     assert qmax_for(coding, T, signed) == qmax
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
+from ..errors import DataError
 
 #: The five benchmarks of the paper, in the order the tables print them.
 BENCHMARKS: tuple[str, ...] = ("textvqa", "docvqa", "ocrbench", "scienceqa", "mme")
@@ -43,6 +44,6 @@ class Example:
 
     def __post_init__(self) -> None:
         if self.task not in BENCHMARKS:
-            raise ValueError(f"unknown task {self.task!r}; expected one of {BENCHMARKS}")
+            raise DataError(f"unknown task {self.task!r}; expected one of {BENCHMARKS}")
         if not self.answers:
-            raise ValueError(f"example {self.uid!r} has no gold answer")
+            raise DataError(f"example {self.uid!r} has no gold answer")

@@ -2,8 +2,8 @@
 
 :func:`capture_stack` runs the model on each calibration batch with pre-hooks on the blocks of one stack (the
 LM decoder layers or the vision blocks). Block 0's hidden-state input is kept; for every block its other
-positional and keyword arguments are kept too, because they can differ per block (Qwen2.5-VL's vision blocks
-alternate windowed and full attention through ``cu_seqlens``). The pass stops with an exception when the last
+positional and keyword arguments are kept too, because they can differ per block (some vision towers'
+blocks alternate windowed and full attention through ``cu_seqlens``). The pass stops with an exception when the last
 needed block is about to run, so nothing after it is computed. KV caches in the recorded arguments are dropped
 (blocks re-run several times must not append to a cache).
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ..errors import DataError, UnsupportedModel
 from ..models.base import ModelMap
 
 
@@ -25,7 +26,7 @@ def _vocab_size(model: torch.nn.Module) -> int:
     text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
     v = getattr(text, "vocab_size", None) or getattr(cfg, "vocab_size", None)
     if not isinstance(v, int):
-        raise ValueError("cannot find the model's vocab_size to generate calibration tokens; pass calib batches")
+        raise UnsupportedModel("cannot find the model's vocab_size to generate calibration tokens; pass calib batches")
     return v
 
 
@@ -82,7 +83,7 @@ def default_calibration(model_map: ModelMap, n: int = 8, seq_len: int = 32, seed
     if example is not None:
         return _from_example(model_map, example, n, seed)
     if model_map.vision is not None:
-        raise ValueError(
+        raise DataError(
             f"this {model_map.family} model has a vision tower and no default image data is available; pass "
             "calibration batches (a list of model(**batch) input dicts) or build them from one real input with "
             "spikemllm.calibrate.default_calibration(model_map, example=inputs)")
@@ -99,6 +100,6 @@ def calibration_batches(calib: list[dict[str, Any]] | None, model_map: ModelMap)
     if calib is None:
         return default_calibration(model_map)
     if not isinstance(calib, (list, tuple)) or not calib or not all(isinstance(b, dict) for b in calib):
-        raise ValueError("calib must be a non-empty list of input dicts for model(**batch); "
-                         f"got {type(calib).__name__}")
+        raise DataError("calib must be a non-empty list of input dicts for model(**batch); "
+                        f"got {type(calib).__name__}")
     return list(calib)

@@ -137,9 +137,10 @@ def _warn_unseen(ctx: Any, names: list[str], stats: dict[str, LinearStats]) -> N
                 "they get no statistics and fall back to the method's data-free path")
 
 
-def collect_stats(ctx: Any, names: Iterable[str], needs: Iterable[str] = ("absmax",), *,
+def calibration_stats(ctx: Any, names: Iterable[str], needs: Iterable[str] = ("absmax",), *,
                   progress: bool = False) -> dict[str, LinearStats]:
-    """Statistics of ``names`` on the current model, without edits (all groups merged)."""
+    """Calibration statistics of ``names`` on the current model, without edits (all groups merged). Not to be
+    confused with :func:`spikemllm.collect_stats`, which counts spikes of a converted model's run."""
     out: dict[str, LinearStats] = {}
 
     def keep(group: BlockGroup) -> bool:

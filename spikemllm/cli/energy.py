@@ -11,13 +11,14 @@ import json
 import sys
 from typing import Any
 
+from ..errors import CheckpointError
 from .options import add_placement, add_seed, apply_seed, placement_of
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from ..energy.tables import TABLES
+    from ..costs import TABLES
     from ..hardware.workload import WORKLOADS
 
     p = subparsers.add_parser("energy", help="FP16 vs spiking energy (ops and memory traffic)",
@@ -84,8 +85,8 @@ def _counts_from_model(args: argparse.Namespace) -> tuple[list, str]:
 
 def _model_inputs(args: argparse.Namespace, processor: Any) -> dict[str, Any]:
     if processor is None:
-        raise ValueError(f"{args.model} has no processor or tokenizer saved beside it, so there is nothing to build "
-                         "an input with; save one with the model, or count a 'tiny:<family>' model")
+        raise CheckpointError(f"{args.model} has no processor or tokenizer saved beside it, so there is nothing to build "
+                              "an input with; save one with the model, or count a 'tiny:<family>' model")
     if getattr(processor, "image_processor", None) is None:  # a text model: its tokenizer
         return dict(processor(args.prompt, return_tensors="pt"))
     from PIL import Image

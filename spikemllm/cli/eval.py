@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import CheckpointError
 from .common import positive_int
 from .options import add_placement, add_seed, apply_seed, placement_of
 
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
         declare_layout(model, args.layout)
     if proc is None:
-        raise ValueError(f"{args.model} has no processor/tokenizer saved beside it; save one with the model")
+        raise CheckpointError(f"{args.model} has no processor/tokenizer saved beside it; save one with the model")
     cfg = SpikeConfig.from_json(args.config) if args.config else None
     budget = None
     if cfg is not None or getattr(model, "spike_config", None) is not None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from ..msts.budget import REFERENCE_CALIB, TEXT_CALIB, UNIT
 from .options import add_placement, placement_of
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 levels = [int(x) for x in args.levels.split(",") if x.strip()]
             except ValueError:
-                raise ValueError(f"--levels {args.levels!r} must be comma-separated integers in {lo}..{hi}") from None
+                raise ConfigError(f"--levels {args.levels!r} must be comma-separated integers in {lo}..{hi}") from None
         else:
             levels = default_search_levels(args.budget, base.coder, base.signed)
     t0 = time.time()
@@ -99,14 +100,14 @@ def _med(args: argparse.Namespace, base: Any, levels: list[int] | None, out: Pat
     converted = getattr(model, "spike_config", None)
     if converted is not None:  # a spikemllm checkpoint: its own config is the base
         if args.config:
-            raise ValueError(f"--model {args.model} is already converted; drop --config (its own config is used)")
+            raise ConfigError(f"--model {args.model} is already converted; drop --config (its own config is used)")
         base = converted
     print(f"[spikemllm] MED on {calib_spec} ({len(calib)} batches)"
           + (f", search over T={levels}" if levels else ""), flush=True)
     if args.strategy == "search":
         if converted is not None:
-            raise ValueError(f"--strategy search measures plans against the float model; --model {args.model} is "
-                             "already converted: pass the float model, or use --strategy med")
+            raise ConfigError(f"--strategy search measures plans against the float model; --model {args.model} is "
+                              "already converted: pass the float model, or use --strategy med")
         alloc, result = search(model, calib, args.budget, config=base, levels=levels, rounds=args.rounds,
                                weighting=args.weighting, progress=True)
     else:

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 __all__ = ["HelpFormatter", "plain", "add_seed", "apply_seed", "seeded_calibration", "style_parser", "add_placement",
-           "placement_of"]
+           "placement_of", "add_verbosity", "verbosity"]
 
 _RST_LITERAL = re.compile(r"``(.+?)``", flags=re.S)
 _RST_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj):`~?([^`]+)`")
@@ -121,3 +121,21 @@ def placement_of(args: argparse.Namespace) -> Any:
 
     return placement(getattr(args, "device", "auto"), getattr(args, "dtype", "auto"),
                      getattr(args, "offload", None), getattr(args, "max_memory", None))
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """``-v/--verbose`` and ``-q/--quiet`` on a subcommand: how much of spikemllm's log to show (debug, info,
+    warnings only). The command line applies them once, in :func:`spikemllm.cli.main.main`. A subcommand that
+    already has ``--quiet`` (no progress bars) keeps it; it then also quiets the log."""
+    have = {s for a in parser._actions for s in a.option_strings}
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages of the log")
+    if "--quiet" not in have:
+        parser.add_argument("-q", "--quiet", action="store_true", help="show only warnings and errors of the log")
+    else:
+        action = next(a for a in parser._actions if "--quiet" in a.option_strings)
+        action.help = f"{action.help}; the log shows only warnings and errors"
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """``1`` (verbose), ``-1`` (quiet) or ``0``, for :func:`spikemllm.logs.configure`."""
+    return 1 if getattr(args, "verbose", False) else -1 if getattr(args, "quiet", False) else 0

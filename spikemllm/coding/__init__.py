@@ -1,23 +1,16 @@
-"""Spike coders (neurons) and the factory that builds one from a name."""
+"""Spike coders (neurons): one registry by name, one class per coder.
+
+A coder owns everything about its coding: the integer range and timesteps of a bit width (:meth:`Coder.level_spec`),
+the weight of each step and how steps combine, the spike counts per step, and the neuron itself. Nothing outside
+this package branches on a coder's name; :mod:`spikemllm.levels` and :class:`spikemllm.SpikeConfig` read the
+registry. Adding a coder is one file with a registered :class:`Coder` subclass.
+"""
 from __future__ import annotations
 
-from .base import Coder
+from .base import Coder, LevelSpec
 from .if_coder import IFCoder
+from .registry import CODERS, DEFAULT_CODER, coder_names, get_coder, make_coder, register_coder, unregister_coder
 from .tclif import TCLIFCoder
 
-CODERS: dict[str, type[Coder]] = {"if": IFCoder, "tc-lif": TCLIFCoder}
-
-
-def make_coder(name: str, *, bits: int | None = None, timesteps: int | None = None, signed: bool = True) -> Coder:
-    """Build a coder by name (``"if"`` or ``"tc-lif"``) from bits or timesteps."""
-    if name not in CODERS:
-        raise ValueError(f"coder={name!r} is unknown; allowed values: {', '.join(CODERS)}")
-    if name == "tc-lif":
-        if not signed:  # TC-LIF is signed only; say so instead of silently building a signed coder
-            raise ValueError("signed=False is not supported for coder='tc-lif'; allowed: signed=True "
-                             "(use 'if' for unsigned codes)")
-        return TCLIFCoder(bits, timesteps=timesteps)
-    return IFCoder(bits, signed=signed, timesteps=timesteps)
-
-
-__all__ = ["Coder", "IFCoder", "TCLIFCoder", "CODERS", "make_coder"]
+__all__ = ["Coder", "LevelSpec", "IFCoder", "TCLIFCoder", "CODERS", "DEFAULT_CODER", "coder_names", "get_coder", "make_coder",
+           "register_coder", "unregister_coder"]

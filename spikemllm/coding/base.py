@@ -19,27 +19,119 @@ to know ``T_i``.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
 
 import torch
 from torch import nn
 
-from ..levels import LevelSpec, level_spec
+from ..errors import ConfigError
+from ..quant.quantizer import int_range
 from ..quant.rounding import check_finite
 
 
-class Coder(nn.Module):
-    """Base class; subclasses define the threshold schedule and the closed-form ``encode``."""
+@dataclass(frozen=True)
+class LevelSpec:
+    """Integer range and timesteps of one coder setting."""
 
-    coding: str = ""
+    coding: str
+    signed: bool
+    bits: int
+    timesteps: int
+    qmin: int
+    qmax: int
+
+    @property
+    def levels(self) -> int:
+        """Number of distinct integer codes the coder can emit."""
+        return self.qmax - self.qmin + 1
+
+
+class Coder(nn.Module):
+    """Base class. A coder is defined by its name, its radix and three small rules; everything else follows.
+
+    * ``coding``: the registry name (``SpikeConfig.coder``);
+    * ``radix``: what one step is worth relative to the next. ``1`` is rate coding (every spike worth 1, steps
+      summed); ``r > 1`` is positional coding, most significant step first (spike ``t`` of ``T`` worth
+      ``r**(T-1-t)``, steps combined by Horner's rule ``acc = r*acc + part``): TC-LIF has ``r = 2``;
+    * ``signed_only``: the coder has no unsigned (binary-spike) form;
+    * ``max_steps``: a hard limit on the timesteps, or None.
+
+    From these: the largest code in ``T`` steps (:meth:`qmax_at`), the timesteps ``b``-bit codes need
+    (:meth:`steps_for_bits`), the bits ``T`` steps carry (:meth:`bits_for_steps`), the weight of each step
+    (:meth:`step_weights`), how a spike-driven accumulator combines steps (:meth:`combine_`) and how many
+    spikes each step carries (:meth:`spikes_per_step`). A new coder is one file: a subclass with these class
+    attributes and ``_encode``/``planes``, registered with :func:`spikemllm.coding.register_coder`.
+    """
+
+    coding: ClassVar[str] = ""
+    radix: ClassVar[int] = 1
+    signed_only: ClassVar[bool] = False
+    max_steps: ClassVar[int | None] = None
 
     def __init__(self, bits: int | None = None, *, timesteps: int | None = None, signed: bool = True) -> None:
         super().__init__()
         if bits is None and timesteps is None:
             raise ValueError("a coder needs bits= or timesteps=")
-        self.spec: LevelSpec = level_spec(self.coding, bits=bits, timesteps=timesteps, signed=signed)
+        self.spec: LevelSpec = self.level_spec(bits=bits, timesteps=timesteps, signed=signed)
 
-    # --- the numbers -----------------------------------------------------------------------------------
+    # --- the numbers, per coder class ------------------------------------------------------------------
+    @classmethod
+    def check_signed(cls, signed: bool) -> None:
+        if cls.signed_only and not signed:
+            raise ConfigError(f"signed=False is not supported for coding={cls.coding!r}; allowed: signed=True "
+                              "(use 'if' for unsigned codes)")
+
+    @classmethod
+    def qmax_at(cls, timesteps: int) -> int:
+        """Largest code ``T`` steps carry: ``T`` for rate coding, ``(r**T - 1) / (r - 1)`` for radix ``r``."""
+        return timesteps if cls.radix == 1 else (cls.radix ** timesteps - 1) // (cls.radix - 1)
+
+    @classmethod
+    def steps_for_bits(cls, bits: int, signed: bool = True) -> int:
+        """Fewest timesteps that carry every ``bits``-bit code (4 bits: 7 for signed IF, 3 for TC-LIF)."""
+        top = int_range(bits, signed)[1]
+        if cls.radix == 1:
+            return top
+        t = 1
+        while cls.qmax_at(t) < top:
+            t += 1
+        return t
+
+    @classmethod
+    def bits_for_steps(cls, timesteps: int, signed: bool = True) -> int:
+        """Smallest code width that holds every code ``timesteps`` steps carry."""
+        top = cls.qmax_at(timesteps)
+        return max(2, top.bit_length() + (1 if signed else 0))
+
+    @classmethod
+    def max_timesteps(cls, signed: bool = True, max_bits: int = 8) -> int:
+        """Most timesteps worth running: the coder's hard limit, else the steps of ``max_bits``-bit codes."""
+        return cls.max_steps if cls.max_steps is not None else cls.steps_for_bits(max_bits, signed)
+
+    @classmethod
+    def level_spec(cls, *, bits: int | None = None, timesteps: int | None = None, signed: bool = True) -> LevelSpec:
+        """Integer range and timesteps given exactly one of ``bits`` or ``timesteps`` (see :mod:`spikemllm.levels`)."""
+        cls.check_signed(signed)
+        if (bits is None) == (timesteps is None):
+            raise ValueError("level_spec needs exactly one of bits= or timesteps=")
+        top = None
+        if bits is not None:
+            top = int_range(bits, signed)[1]  # validates bits; the codes are bits-bit codes
+            t = cls.steps_for_bits(bits, signed)
+        else:
+            t = timesteps
+            if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+                raise ValueError(f"timesteps={t!r} is out of range; allowed values: integers >= 1")
+            if cls.max_steps is not None and t > cls.max_steps:
+                raise ValueError(f"timesteps={t} is out of range for {cls.coding}; allowed values: "
+                                 f"1..{cls.max_steps}")
+            bits = cls.bits_for_steps(t, signed)
+        qmax = cls.qmax_at(t) if top is None else min(top, cls.qmax_at(t))
+        return LevelSpec(coding=cls.coding, signed=signed, bits=bits, timesteps=t, qmin=-qmax if signed else 0,
+                         qmax=qmax)
+
+    # --- the numbers, per instance ---------------------------------------------------------------------
     @property
     def timesteps(self) -> int:
         return self.spec.timesteps
@@ -57,12 +149,28 @@ class Coder(nn.Module):
         return self.spec.qmax
 
     def qmax_for(self, timesteps: torch.Tensor | int) -> torch.Tensor | int:
-        """Largest code an element with ``timesteps`` steps can carry (vectorised ``level_spec``)."""
-        raise NotImplementedError
+        """Largest code an element with ``timesteps`` steps can carry (:meth:`qmax_at`, vectorised)."""
+        if not isinstance(timesteps, torch.Tensor):
+            return self.qmax_at(timesteps)
+        if self.radix == 1:
+            return timesteps
+        return (torch.pow(torch.full_like(timesteps, self.radix), timesteps) - 1) // (self.radix - 1)
 
     def step_weights(self, t_max: int | None = None) -> list[int]:
-        """Weight of each timestep's spike in ``decode`` (1 for rate coding, ``2**(T-1-t)`` for TC-LIF)."""
-        raise NotImplementedError
+        """Weight of each timestep's spike in ``decode``: ``radix**(T-1-t)`` (all 1 for rate coding)."""
+        t = self.timesteps if t_max is None else t_max
+        return [self.radix ** (t - 1 - i) for i in range(t)]
+
+    def combine_(self, acc: torch.Tensor, part: torch.Tensor) -> torch.Tensor:
+        """Fold one step's partial product into the accumulator, in place: ``acc = radix*acc + part`` (Horner;
+        a plain sum for rate coding). Steps arrive most significant first."""
+        return acc.add_(part) if self.radix == 1 else acc.mul_(self.radix).add_(part)
+
+    def spikes_per_step(self, q_abs: torch.Tensor, t_tok: torch.Tensor, t_max: int) -> torch.Tensor:
+        """Spikes each step carries, per token: ``[T_max, N]`` from code magnitudes ``q_abs`` ``[N, K]`` and each
+        token's timesteps ``t_tok`` ``[N]``. Exact integers; the default counts the trains of :meth:`encode`."""
+        s = self._encode(q_abs.to(torch.int64), t_tok.view(-1, 1).to(torch.int64), t_max)
+        return (s != 0).sum(-1)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, timesteps={self.timesteps}, signed={self.signed}"

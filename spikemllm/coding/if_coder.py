@@ -6,8 +6,10 @@ from typing import Iterator
 import torch
 
 from .base import Coder
+from .registry import register_coder
 
 
+@register_coder
 class IFCoder(Coder):
     """Integrate-and-fire rate coder.
 
@@ -17,15 +19,15 @@ class IFCoder(Coder):
     """
 
     coding = "if"
+    radix = 1
 
     def __init__(self, bits: int | None = None, signed: bool = True, *, timesteps: int | None = None) -> None:
         super().__init__(bits, timesteps=timesteps, signed=signed)
 
-    def qmax_for(self, timesteps: torch.Tensor | int) -> torch.Tensor | int:
-        return timesteps
-
-    def step_weights(self, t_max: int | None = None) -> list[int]:
-        return [1] * (self.timesteps if t_max is None else t_max)
+    def spikes_per_step(self, q_abs: torch.Tensor, t_tok: torch.Tensor, t_max: int) -> torch.Tensor:
+        # |q| spikes in the first steps of the token's window (which starts at t_max - T_i)
+        local = torch.arange(t_max, device=q_abs.device).view(-1, 1) - (t_max - t_tok).view(1, -1)  # [T, N]
+        return (q_abs.unsqueeze(0) > local.unsqueeze(-1)).sum(-1) * (local >= 0)
 
     def _encode(self, q: torch.Tensor, t: torch.Tensor, t_max: int) -> torch.Tensor:
         steps = torch.arange(t_max, device=q.device).view(-1, *([1] * q.dim()))

@@ -6,8 +6,10 @@ from typing import Iterator
 import torch
 
 from .base import Coder
+from .registry import register_coder
 
 
+@register_coder
 class TCLIFCoder(Coder):
     """Temporally compressed LIF coder.
 
@@ -18,18 +20,22 @@ class TCLIFCoder(Coder):
     """
 
     coding = "tc-lif"
+    radix = 2
+    signed_only = True
+    max_steps = 15
 
-    def __init__(self, bits: int | None = None, *, timesteps: int | None = None) -> None:
-        super().__init__(bits, timesteps=timesteps, signed=True)
+    def __init__(self, bits: int | None = None, *, timesteps: int | None = None, signed: bool = True) -> None:
+        super().__init__(bits, timesteps=timesteps, signed=signed)
 
     def qmax_for(self, timesteps: torch.Tensor | int) -> torch.Tensor | int:
         if isinstance(timesteps, torch.Tensor):
             return torch.bitwise_left_shift(torch.ones_like(timesteps), timesteps) - 1
         return 2 ** timesteps - 1
 
-    def step_weights(self, t_max: int | None = None) -> list[int]:
-        t = self.timesteps if t_max is None else t_max
-        return [2 ** (t - 1 - i) for i in range(t)]
+    def spikes_per_step(self, q_abs: torch.Tensor, t_tok: torch.Tensor, t_max: int) -> torch.Tensor:
+        # spikes at step t: bit (t_max - 1 - t) of |q|
+        shifts = torch.arange(t_max - 1, -1, -1, device=q_abs.device, dtype=q_abs.dtype).view(-1, 1, 1)
+        return torch.bitwise_and(torch.bitwise_right_shift(q_abs.unsqueeze(0), shifts), 1).sum(-1)  # [T, N]
 
     def _encode(self, q: torch.Tensor, t: torch.Tensor, t_max: int) -> torch.Tensor:
         shifts = torch.arange(t_max - 1, -1, -1, device=q.device).view(-1, *([1] * q.dim()))

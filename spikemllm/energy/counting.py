@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..errors import ConfigError
+from ..coding import DEFAULT_CODER
 from ..levels import level_spec
 
 __all__ = ["ModalityCount", "LayerCount", "count_linear", "counts_from_stats", "counts_from_workload"]
@@ -52,7 +54,7 @@ class LayerCount:
     in_features: int
     out_features: int
     weight_bits: int
-    coder: str = "tc-lif"
+    coder: str = DEFAULT_CODER
     per_modality: Mapping[str, ModalityCount] = field(default_factory=dict)
     weight_passes: float = 1.0  # forward passes that read the weights (x repeat for repeated layers)
 
@@ -83,12 +85,12 @@ class LayerCount:
 
 
 def count_linear(name: str, in_features: int, out_features: int, groups: Mapping[str, tuple[float, float, float]],
-                 *, weight_bits: int = 4, coder: str = "tc-lif", repeat: int = 1) -> LayerCount:
+                 *, weight_bits: int = 4, coder: str = DEFAULT_CODER, repeat: int = 1) -> LayerCount:
     """Expected counts from shapes: ``groups[modality] = (tokens, timesteps, firing_rate)``."""
     per: dict[str, ModalityCount] = {}
     for mod, (n, T, fr) in groups.items():
         if n < 0 or T <= 0 or not 0 <= fr <= 1:
-            raise ValueError(f"bad group {mod}: tokens={n}, timesteps={T}, firing_rate={fr}")
+            raise ConfigError(f"bad group {mod}: tokens={n}, timesteps={T}, firing_rate={fr}")
         ns = n * in_features * T * repeat
         per[mod] = ModalityCount(tokens=n * repeat, timesteps=T, neuron_steps=ns, spikes=ns * fr,
                                  acs=ns * fr * out_features, macs=n * in_features * out_features * repeat)
@@ -123,7 +125,7 @@ def counts_from_workload(w: Any, phase: str = "prefill") -> list[LayerCount]:
     from ..hardware.workload import decode_jobs, prefill_jobs
 
     if phase not in ("prefill", "decode", "both"):
-        raise ValueError(f"phase={phase!r} is unknown; allowed values: prefill, decode, both")
+        raise ConfigError(f"phase={phase!r} is unknown; allowed values: prefill, decode, both")
     counts: list[LayerCount] = []
 
     def add(jobs: list, passes: int) -> None:

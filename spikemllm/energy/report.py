@@ -16,9 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..hardware.tile_reference import accumulator_bits
+from ..costs import EnergyTable, accumulator_bits, get_table, int_add_pj
 from .counting import LayerCount
-from .tables import EnergyTable, get_table, int_add_pj
 
 __all__ = ["EnergyOptions", "EnergyRow", "EnergyReport", "energy_report", "fit_name", "CUT_MARK", "NAME_WIDTH"]
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..errors import ConfigError
+from ..nn.stats import collect_stats
+from ..spikify import convert
+from ..spikify.state import converted_config
 from .counting import LayerCount, counts_from_stats
 
 __all__ = ["count_model_run"]
@@ -19,13 +23,11 @@ def count_model_run(model: Any, inputs: Mapping[str, Any], config: Any = None) -
     """
     import torch
 
-    import spikemllm
-
-    if getattr(model, "spike_config", None) is None:
-        model = spikemllm.convert(model, config, progress=False)
+    if converted_config(model) is None:
+        model = convert(model, config, progress=False)
     model.eval()
-    with torch.no_grad(), spikemllm.collect_stats(model) as stats:
+    with torch.no_grad(), collect_stats(model) as stats:
         model(**inputs)
     if not stats.layers:
-        raise ValueError("the run recorded no SpikeLinear statistics: is the model converted?")
+        raise ConfigError("the run recorded no SpikeLinear statistics: is the model converted?")
     return counts_from_stats(stats, weight_passes=1)

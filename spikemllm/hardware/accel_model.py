@@ -23,9 +23,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
-from ..energy.tables import EnergyTable, get_table, int_add_pj
+from ..errors import ConfigError
+from ..costs import EnergyTable, accumulator_bits, get_table, int_add_pj
 from ..levels import level_spec
-from .tile_reference import accumulator_bits
 from .workload import MatmulJob, Workload, decode_jobs, kv_cache_bytes, prefill_jobs
 from .rates import PrefillDecodeRates
 
@@ -61,10 +61,10 @@ class AcceleratorConfig:
     def __post_init__(self) -> None:
         for f in ("rows", "lanes", "chunks", "vector_lanes", "acc_bytes", "out_bytes"):
             if getattr(self, f) < 1:
-                raise ValueError(f"{f} must be >= 1")
+                raise ConfigError(f"{f} must be >= 1")
         for f in ("clock_hz", "hbm_bandwidth", "weight_sram_bytes", "act_sram_bytes", "acc_sram_bytes"):
             if getattr(self, f) <= 0:
-                raise ValueError(f"{f} must be > 0")
+                raise ConfigError(f"{f} must be > 0")
 
     @property
     def energy_table(self) -> EnergyTable:

@@ -4,26 +4,14 @@ Kept free of Amaranth so the cycle model and tests can use it without the ``hw``
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from ..costs import accumulator_bits  # re-exported: the RTL and the model size accumulators with it
+
 __all__ = ["accumulator_bits", "horner_reference", "random_ternary_spikes", "SpikeCycle", "build_schedule", "nonzero_chunks_per_step"]
-
-
-def accumulator_bits(weight_bits: int, max_timesteps: int, fan_in: int) -> int:
-    """Signed accumulator width that can never overflow.
-
-    |y| <= (2^T - 1) * fan_in * 2^(weight_bits-1) < 2^(T + ceil(log2 fan_in) + weight_bits - 1); one more bit
-    for the sign. (The most negative weight times a -1 spike gives +2^(weight_bits-1), hence no slack.)
-    """
-    if weight_bits < 2 or max_timesteps < 1 or fan_in < 1:
-        raise ValueError(
-            f"need weight_bits >= 2, max_timesteps >= 1, fan_in >= 1; got {weight_bits}, {max_timesteps}, {fan_in}"
-        )
-    return weight_bits + max_timesteps + math.ceil(math.log2(fan_in))
 
 
 def _check_spikes(spikes: np.ndarray, cols: int) -> None:

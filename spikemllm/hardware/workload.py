@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
+from ..errors import ConfigError
 
 __all__ = ["LinearOp", "AttentionShape", "ModelShape", "Workload", "MatmulJob", "qwen2_vl_7b", "WORKLOADS",
            "get_workload", "prefill_jobs", "decode_jobs"]
@@ -40,7 +41,7 @@ class AttentionShape:
 
     def __post_init__(self) -> None:
         if self.heads % self.kv_heads:
-            raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+            raise ConfigError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
 
 
 @dataclass(frozen=True)
@@ -147,12 +148,12 @@ class Workload:
     def __post_init__(self) -> None:
         for f in ("tv", "tt"):
             if getattr(self, f) <= 0:
-                raise ValueError(f"{f} must be > 0")
+                raise ConfigError(f"{f} must be > 0")
         for f in ("firing_rate_vision", "firing_rate_text"):
             if not 0.0 <= getattr(self, f) <= 1.0:
-                raise ValueError(f"{f} must lie in [0, 1]")
+                raise ConfigError(f"{f} must lie in [0, 1]")
         if self.image_size % self.model.patch_size:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of patch {self.model.patch_size}")
+            raise ConfigError(f"image_size {self.image_size} is not a multiple of patch {self.model.patch_size}")
 
     @property
     def vision_patches(self) -> int:

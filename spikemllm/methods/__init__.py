@@ -7,10 +7,12 @@
 * ``gptq`` -- Hessian-aware weight rounding (weights, calibrated);
 * ``external`` -- integer weights read from a compressed-tensors checkpoint (weights, see :mod:`.external`).
 
-Compose transforms before one weight method: ``["rotation", "gptq"]`` is QuaRot.
+Compose transforms before one weight method: ``["rotation", "gptq"]`` is QuaRot. Each method declares its
+options as a frozen dataclass (``GPTQOptions``, ...) beside its registration; SpikeConfig checks them when built.
 """
 from . import external, gptq, rotation, rtn, smoothquant  # noqa: F401  (registration)
-from .base import Method, QuantContext, apply_methods, get_method, register_method, registered_methods, validate_order
+from .base import (Method, NoOptions, QuantContext, apply_methods, check_method_options, get_method, parse_options,
+                   register_method, registered_methods, validate_order)
 
-__all__ = ["Method", "QuantContext", "apply_methods", "get_method", "register_method", "registered_methods",
-           "validate_order"]
+__all__ = ["Method", "NoOptions", "QuantContext", "apply_methods", "check_method_options", "get_method",
+           "parse_options", "register_method", "registered_methods", "validate_order"]

@@ -10,19 +10,59 @@ A method owns math only. It reads and edits a :class:`QuantContext`:
 Transforms must come before weight methods (``["rotation", "gptq"]`` is QuaRot). Layers that no weight method
 covered get RTN at the end. The calibration pipeline (:mod:`spikemllm.calibrate`) owns data flow; methods ask it
 for statistics through ``ctx.calib``.
+
+Options are typed: each method declares ``Options``, a frozen dataclass, next to its registration. A
+:class:`~spikemllm.SpikeConfig` checks ``method_options`` against them when it is built (:func:`parse_options`):
+an unknown key, a value of the wrong type or an options entry for a method the config does not run is a
+:class:`~spikemllm.errors.ConfigError` naming the key.
 """
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Union
 
 from torch import nn
 
-from ..config import SpikeConfig
+from ..errors import ConfigError
+from ..logs import get_logger
 from ..models.base import ModelMap
 from ..quant import QuantSpec, Quantized
 
+if TYPE_CHECKING:
+    from ..config import SpikeConfig
+
 KINDS = ("transform", "weights")
+_log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a method that takes none."""
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """``value`` fits the annotation ``hint`` (plain types, ``X | None``); bools are not numbers here."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 @dataclass
@@ -36,7 +76,7 @@ class QuantContext:
     calib: list[dict[str, Any]] | None = None
     weights: dict[str, Quantized] = field(default_factory=dict)
     input_transforms: dict[str, nn.Module] = field(default_factory=dict)
-    log: Callable[[str], None] = print
+    log: Callable[[str], None] = _log.info
     progress: bool = True  # methods show progress bars unless their options or convert(progress=False) say not
 
     def weight_spec(self) -> QuantSpec:
@@ -49,14 +89,19 @@ class QuantContext:
 
 
 class Method:
-    """Base class: set ``name`` and ``kind``, implement :meth:`apply`."""
+    """Base class: set ``name``, ``kind`` and ``Options`` (a frozen dataclass), implement :meth:`apply`.
+
+    ``self.opts`` is the parsed ``Options``; ``self.options`` the keyword arguments as given.
+    """
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "weights"
     needs_calibration: ClassVar[bool] = False
+    Options: ClassVar[type] = NoOptions
 
     def __init__(self, **options: Any) -> None:
         self.options = options
+        self.opts = parse_options(type(self), options)
 
     def apply(self, ctx: QuantContext) -> None:
         raise NotImplementedError
@@ -75,13 +120,47 @@ def register_method(cls: type[Method]) -> type[Method]:
     return cls
 
 
+def parse_options(cls: type[Method], raw: Mapping[str, Any] | None) -> Any:
+    """``cls.Options`` built from ``raw``; ConfigError naming an unknown key or a value of the wrong type."""
+    raw = {} if raw is None else raw
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"method_options[{cls.name!r}] must be a dict of options, got {type(raw).__name__}")
+    opt_fields = {f.name: f for f in dataclasses.fields(cls.Options)}
+    hints = typing.get_type_hints(cls.Options)
+    for key, value in raw.items():
+        if key not in opt_fields:
+            allowed = ", ".join(opt_fields) or "none"
+            raise ConfigError(f"unknown {cls.name} option {key!r} in method_options[{cls.name!r}]; allowed: {allowed}")
+        if not _type_ok(value, hints[key]):
+            raise ConfigError(f"method_options[{cls.name!r}][{key!r}]={value!r} is invalid; allowed: "
+                              f"{_type_name(hints[key])}")
+    try:
+        return cls.Options(**raw)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"method_options[{cls.name!r}]: {e}") from None
+
+
+def check_method_options(methods: tuple[str, ...], options: Mapping[str, Any]) -> None:
+    """What :class:`~spikemllm.SpikeConfig` checks: the method list is valid and every options entry names one
+    of its methods and parses (see :func:`parse_options`)."""
+    validate_order(methods)
+    for name in options:
+        if name not in methods:
+            raise ConfigError(f"method_options has an entry {name!r}, which names no method of method="
+                              f"{list(methods)}; allowed keys: {', '.join(methods)}")
+    for name in methods:
+        parse_options(get_method(name), options.get(name, {}))
+
+
 def registered_methods() -> list[str]:
     return sorted(_METHODS)
 
 
 def get_method(name: str) -> type[Method]:
     if name not in _METHODS:
-        raise ValueError(f"quantization method {name!r} is unknown; registered: {', '.join(registered_methods())}")
+        raise ConfigError(f"quantization method {name!r} is unknown; registered: {', '.join(registered_methods())}")
     return _METHODS[name]
 
 
@@ -89,16 +168,16 @@ def validate_order(names: tuple[str, ...] | list[str]) -> list[type[Method]]:
     """Check names exist, appear once, and transforms precede weight methods; return the classes."""
     classes = [get_method(n) for n in names]
     if len(set(names)) != len(names):
-        raise ValueError(f"method list {list(names)} repeats a method; each may appear once")
+        raise ConfigError(f"method list {list(names)} repeats a method; each may appear once")
     seen_weights = None
     for c in classes:
         if c.kind == "weights":
             if seen_weights is not None:
-                raise ValueError(f"methods {seen_weights!r} and {c.name!r} both choose weights; use one of them")
+                raise ConfigError(f"methods {seen_weights!r} and {c.name!r} both choose weights; use one of them")
             seen_weights = c.name
         elif seen_weights is not None:
-            raise ValueError(f"transform {c.name!r} comes after weight method {seen_weights!r}; "
-                             f"put transforms first, e.g. [{c.name!r}, {seen_weights!r}]")
+            raise ConfigError(f"transform {c.name!r} comes after weight method {seen_weights!r}; "
+                              f"put transforms first, e.g. [{c.name!r}, {seen_weights!r}]")
     return classes
 
 
@@ -106,7 +185,7 @@ def apply_methods(ctx: QuantContext) -> None:
     """Run the config's methods in order, then RTN for any target layer left without weights."""
     for cls in validate_order(ctx.config.methods):
         opts = ctx.options(cls.name)
-        if "progress" in getattr(cls, "OPTIONS", ()):
+        if "progress" in {f.name for f in dataclasses.fields(cls.Options)}:
             opts.setdefault("progress", ctx.progress)
         cls(**opts).apply(ctx)
     missing = [n for n in ctx.targets if n not in ctx.weights]

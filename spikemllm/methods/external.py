@@ -5,7 +5,7 @@ integer weights and scales; spiking them needs only those integers, no re-quanti
 checkpoint itself (``config.json`` + safetensors, no compressed-tensors import) and hands the integers to
 :func:`spikemllm.convert` as the ``"external"`` weight method::
 
-    model = load_float_model(path, Qwen2ForCausalLM)        # structure, norms, biases; weights dequantized
+    model = load_float_model(path, AutoModelForCausalLM)    # structure, norms, biases; weights dequantized
     convert(model, SpikeConfig(method="external", method_options={"external": {"path": path}},
                                weight_bits=4, weight_granularity="per-group", group_size=128))
 
@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import CheckpointError, ConfigError
 from ..quant import Quantized
 from .base import Method, QuantContext, register_method
 
@@ -73,21 +74,21 @@ def _tensors(path: str) -> dict[str, torch.Tensor]:
 
 def _weight_args(qc: dict[str, Any]) -> dict[str, Any]:
     if qc.get("quant_method") != "compressed-tensors":
-        raise ValueError(f"quantization_config.quant_method={qc.get('quant_method')!r}; this reader takes "
-                         "compressed-tensors checkpoints")
+        raise CheckpointError(f"quantization_config.quant_method={qc.get('quant_method')!r}; this reader takes "
+                              "compressed-tensors checkpoints")
     if qc.get("transform_config"):
-        raise ValueError("the checkpoint has a transform_config (online rotations); spikemllm does not rebuild "
-                         "them -- quantize the float model with method=['rotation', 'gptq'] instead")
+        raise CheckpointError("the checkpoint has a transform_config (online rotations); spikemllm does not rebuild "
+                              "them -- quantize the float model with method=['rotation', 'gptq'] instead")
     args = [g.get("weights") or {} for g in qc.get("config_groups", {}).values()]
     if not args or any(a != args[0] for a in args):
-        raise ValueError("the checkpoint needs exactly one weight scheme shared by its config groups")
+        raise CheckpointError("the checkpoint needs exactly one weight scheme shared by its config groups")
     a = args[0]
     fmt = qc.get("format")
     if fmt != "pack-quantized" or a.get("type") != "int" or not a.get("symmetric", False):
-        raise ValueError(f"format={fmt!r}, type={a.get('type')!r}, symmetric={a.get('symmetric')!r} is not "
-                         "supported; allowed: pack-quantized symmetric int weights")
+        raise CheckpointError(f"format={fmt!r}, type={a.get('type')!r}, symmetric={a.get('symmetric')!r} is not "
+                              "supported; allowed: pack-quantized symmetric int weights")
     if a.get("strategy") not in ("channel", "group"):
-        raise ValueError(f"weight strategy {a.get('strategy')!r} is not supported; allowed: channel, group")
+        raise CheckpointError(f"weight strategy {a.get('strategy')!r} is not supported; allowed: channel, group")
     return a
 
 
@@ -96,7 +97,7 @@ def read_compressed_tensors(path: str) -> ExternalCheckpoint:
     with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
         qc = json.load(f).get("quantization_config")
     if qc is None:
-        raise ValueError(f"{path}/config.json has no quantization_config; it is not a quantized checkpoint")
+        raise CheckpointError(f"{path}/config.json has no quantization_config; it is not a quantized checkpoint")
     a = _weight_args(qc)
     bits, group = int(a["num_bits"]), (int(a["group_size"]) if a["strategy"] == "group" else None)
     t = _tensors(path)
@@ -112,7 +113,7 @@ def read_compressed_tensors(path: str) -> ExternalCheckpoint:
         else:
             weights[name] = Quantized(q.reshape(out, n // group, group), scale.unsqueeze(-1).contiguous(), None)
     if not weights:
-        raise ValueError(f"{path} holds no *.weight_packed tensors")
+        raise CheckpointError(f"{path} holds no *.weight_packed tensors")
     return ExternalCheckpoint(weights, bits, "per-group" if group else "per-channel", group)
 
 
@@ -130,9 +131,20 @@ def load_float_model(path: str, model_cls: Any) -> nn.Module:
         state[f"{name}.weight"] = q.dequantize().reshape(model.get_submodule(name).weight.shape)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if "rotary" not in k]:
-        raise ValueError(f"checkpoint does not match {model_cls.__name__}: missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]}")
+        raise CheckpointError(f"checkpoint does not match {model_cls.__name__}: missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]}")
     return model
+
+
+@dataclass(frozen=True)
+class ExternalOptions:
+    """``method_options={"external": {"path": <checkpoint folder>}}``."""
+
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ConfigError('method "external" needs method_options={"external": {"path": <checkpoint folder>}}')
 
 
 @register_method
@@ -141,30 +153,29 @@ class External(Method):
 
     name = "external"
     kind = "weights"
+    Options = ExternalOptions
 
     def apply(self, ctx: QuantContext) -> None:
-        path = self.options.get("path")
-        if not path:
-            raise ValueError('method "external" needs method_options={"external": {"path": <checkpoint folder>}}')
+        path = self.opts.path
         if ctx.input_transforms or len(ctx.config.methods) > 1:
-            raise ValueError("method 'external' must be used alone: its integers are in the checkpoint's basis, "
-                             "which a transform (smoothquant/rotation) would change")
+            raise ConfigError("method 'external' must be used alone: its integers are in the checkpoint's basis, "
+                              "which a transform (smoothquant/rotation) would change")
         ck = read_compressed_tensors(path)
         spec = ctx.weight_spec()
         if spec.granularity != ck.granularity or (ck.group_size is not None and spec.group_size != ck.group_size):
-            raise ValueError(f"the checkpoint is {ck.granularity}"
-                             f"{'' if ck.group_size is None else f' with group_size={ck.group_size}'}; set "
-                             "SpikeConfig(weight_granularity=..., group_size=...) to match")
+            raise ConfigError(f"the checkpoint is {ck.granularity}"
+                              f"{'' if ck.group_size is None else f' with group_size={ck.group_size}'}; set "
+                              "SpikeConfig(weight_granularity=..., group_size=...) to match")
         if ck.bits_needed() > spec.bits:
-            raise ValueError(f"the checkpoint's {ck.bits}-bit codes include -{2 ** (ck.bits - 1)}, which symmetric "
-                             f"spikemllm weights hold only from weight_bits={ck.bits_needed()}; set it")
+            raise ConfigError(f"the checkpoint's {ck.bits}-bit codes include -{2 ** (ck.bits - 1)}, which symmetric "
+                              f"spikemllm weights hold only from weight_bits={ck.bits_needed()}; set it")
         for name, lin in ctx.targets.items():
             q = ck.weights.get(name)
             if q is None:
                 continue
             if q.q.numel() != lin.weight.numel():
-                raise ValueError(f"{name}: checkpoint weight has {q.q.numel()} codes, the model's has "
-                                 f"{lin.weight.numel()}")
+                raise CheckpointError(f"{name}: checkpoint weight has {q.q.numel()} codes, the model's has "
+                                      f"{lin.weight.numel()}")
             ctx.weights[name] = q
         left = [n for n in ctx.targets if n not in ctx.weights]
         if left:

@@ -23,9 +23,12 @@ Codes come from :func:`spikemllm.quant.quantize` (one rounding rule, symmetric r
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..calibrate import BlockGroup, read_param, run_blockwise, write_param
+from ..errors import ConfigError
 from ..quant import QuantSpec, Quantized, compute_scale, quantize
 from .base import Method, QuantContext, register_method
 
@@ -63,7 +66,7 @@ def gptq_quantize(w: torch.Tensor, h: torch.Tensor, spec: QuantSpec, *, percdamp
     out, n = w.shape
     assert h.shape == (n, n), f"Hessian {tuple(h.shape)} does not match weight {tuple(w.shape)}"
     if spec.granularity == "per-group" and n % spec.group_size:
-        raise ValueError(f"group_size={spec.group_size} does not divide in_features={n}; choose a divisor")
+        raise ConfigError(f"group_size={spec.group_size} does not divide in_features={n}; choose a divisor")
     grouped = spec.granularity == "per-group"
     w, h = w.clone().float(), h.clone().float()
     dead = torch.diagonal(h) == 0                    # inputs that never fired: nothing to compensate with
@@ -102,19 +105,33 @@ def gptq_quantize(w: torch.Tensor, h: torch.Tensor, spec: QuantSpec, *, percdamp
     return Quantized(q, col_scale[:, :1].contiguous(), None)
 
 
+@dataclass(frozen=True)
+class GPTQOptions:
+    """``method_options={"gptq": {...}}`` (see the module docstring)."""
+
+    percdamp: float = 0.01
+    blocksize: int = 128
+    act_order: bool = False
+    scale_search: int = 0
+    sequential: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.percdamp < 0 or self.blocksize < 1 or self.scale_search < 0:
+            raise ValueError(f"percdamp={self.percdamp}, blocksize={self.blocksize}, scale_search="
+                             f"{self.scale_search} are out of range; allowed: percdamp >= 0, blocksize >= 1, "
+                             "scale_search >= 0")
+
+
 @register_method
 class GPTQ(Method):
     name = "gptq"
     kind = "weights"
     needs_calibration = True
-    OPTIONS = ("percdamp", "blocksize", "act_order", "scale_search", "sequential", "progress")
+    Options = GPTQOptions
 
     def apply(self, ctx: QuantContext) -> None:
-        bad = set(self.options) - set(self.OPTIONS)
-        if bad:
-            raise ValueError(f"unknown gptq options {sorted(bad)}; allowed: {', '.join(self.OPTIONS)}")
-        o = {"percdamp": 0.01, "blocksize": 128, "act_order": False, "scale_search": 0, "sequential": True,
-             "progress": True, **self.options}
+        o = vars(self.opts)
         spec = ctx.weight_spec()
         names = [n for n in ctx.targets if n not in ctx.weights]
 

@@ -6,7 +6,7 @@ on one value. ``y = x W^T = (x Q)(W Q)^T`` for any orthogonal ``Q``, so rotating
 offline leaves the float function unchanged.
 
 Sizes: for ``n = 2**k`` we use the normalised Sylvester Hadamard ``H_n / sqrt(n)`` through the butterfly
-(``O(n log n)``). For ``n = 2**k * m`` with ``m > 1`` odd (MiniLM: 384 = 128 * 3, Qwen2-7B: 3584 = 512 * 7) no
+(``O(n log n)``). For ``n = 2**k * m`` with ``m > 1`` odd (hidden sizes such as 384 = 128 * 3 or 3584 = 512 * 7) no
 Sylvester matrix exists; we use the Kronecker product ``R_m (x) H_{2**k}`` with ``R_m`` a seeded random
 orthogonal ``m x m`` matrix (QR of a Gaussian). It is still orthogonal and still mixes every channel of a
 2**k-block evenly; the small ``R_m`` mixes the ``m`` blocks. Optional random signs (``diag(+-1)`` before the

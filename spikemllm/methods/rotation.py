@@ -2,15 +2,16 @@
 
 Two mechanisms, both exact in float arithmetic (``y = x W^T = (x Q)(W Q)^T`` for orthogonal ``Q``):
 
-* **Offline residual rotation** for RMSNorm decoder LMs (Llama/Qwen2 layout: ``embed_tokens``, per layer
-  ``input_layernorm``, ``self_attn.{q,k,v,o}_proj``, ``post_attention_layernorm``, ``mlp.{gate,up,down}_proj``,
-  final ``norm``, ``lm_head``). First every RMSNorm weight is folded into the linears it feeds (so the norm is
-  plain ``x / rms(x)``, which commutes with rotations); then the whole residual stream is expressed in the
-  basis ``x Q``: embeddings ``E Q``, readers ``W Q`` (q/k/v/gate/up/lm_head), writers ``Q^T W`` and ``b Q``
-  (o/down and the projector's last linear, which writes image embeddings into the stream). No run-time cost.
+* **Offline residual rotation** for RMSNorm decoder LMs. Which modules take part comes from the model map (the
+  family adapter's knowledge, :mod:`spikemllm.models.blocks`): the token embedding, per block the
+  ``(norm, readers)`` pairs and the residual writers, the final norm and the LM head. First every RMSNorm weight
+  is folded into the linears it feeds (so the norm is plain ``x / rms(x)``, which commutes with rotations); then
+  the whole residual stream is expressed in the basis ``x Q``: embeddings ``E Q``, readers ``W Q`` (the
+  attention and MLP inputs, the LM head), writers ``Q^T W`` and ``b Q`` (attention and MLP outputs, and the
+  projector's last linear, which writes image embeddings into the stream). No run-time cost.
 * **Online rotation** for every other target: ``input_transform = Q`` and ``W <- W Q``. In the decoder this
-  covers ``o_proj`` and ``down_proj`` (QuaRot's online Hadamard on the down_proj input); elsewhere (vision
-  blocks, projectors, encoders such as BERT) it is the generic path for any Linear.
+  covers the residual writers (QuaRot's online Hadamard on the MLP's down projection input); elsewhere (vision
+  blocks, projectors, post-norm encoders) it is the generic path for any Linear.
 
 The residual ``Q`` is a randomised Hadamard (random signs; Kronecker fallback for non-power-of-two sizes, see
 :mod:`.hadamard`). The layout and the norms are checked numerically before the offline path is used (a norm
@@ -20,6 +21,8 @@ Options (``method_options={"rotation": {...}}``): ``seed`` (0), ``offline`` (Tru
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -27,10 +30,6 @@ from ..calibrate import read_param, write_param
 from .base import Method, QuantContext, register_method
 from .hadamard import HadamardRotation
 from .online import then
-
-READERS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj")
-WRITERS = ("self_attn.o_proj", "mlp.down_proj")
-
 
 def rotate_in(lin: nn.Module, q: HadamardRotation) -> None:
     """``W <- W Q``: the layer now expects inputs ``x Q``."""
@@ -66,26 +65,28 @@ def _norm_ok(norm: nn.Module, q: HadamardRotation) -> bool:
 
 
 class DecoderLayout:
-    """Modules of an RMSNorm decoder LM, found from a :class:`~spikemllm.models.ModelMap`; ``None`` if absent."""
+    """The modules of an RMSNorm decoder LM that the offline rotation touches, read from the model map's LM block
+    layout (:meth:`~spikemllm.models.ModelMap.block_layout`), its ``embed``, ``final_norm`` and ``lm_head``.
+    ``ok`` is False (with ``why``) when something is missing."""
 
     def __init__(self, ctx: QuantContext) -> None:
         mm = ctx.model_map
         self.ok, self.why = False, ""
-        decoder = ctx.model.get_submodule(mm.lm_layers.rsplit(".", 1)[0]) if "." in mm.lm_layers else ctx.model
+        self.block = mm.block_layout("lm")
         self.layers = mm.layers("lm")
-        self.embed = getattr(decoder, "embed_tokens", None)
-        self.norm = getattr(decoder, "norm", None)
+        self.embed = mm.module(mm.embed) if mm.embed is not None else None
+        self.norm = mm.module(mm.final_norm) if mm.final_norm is not None else None
         self.head = mm.module(mm.lm_head) if mm.lm_head else None
         self.projector_out = self._projector_out(ctx)
-        need = ["input_layernorm", "post_attention_layernorm", *READERS, *WRITERS]
+        if self.block is None or not self.block.rms_norm or not self.block.norms:
+            self.why = "its model map declares no RMSNorm decoder block (models.blocks)"
+            return
+        need = [*self.block.norm_names, *self.block.readers, *self.block.writers]
         missing = [f"layers.*.{n}" for n in need if not all(_has(l, n) for l in self.layers)]
         if not isinstance(self.embed, nn.Embedding) or self.norm is None or not isinstance(self.head, nn.Linear):
-            missing.append("embed_tokens/norm/lm_head")
+            missing.append("embed/final_norm/lm_head")
         if missing:
             self.why = "missing " + ", ".join(missing)
-            return
-        if any(type(m).__name__.lower().find("rmsnorm") < 0 for m in self._norms()):
-            self.why = "its norms are not RMSNorm"
             return
         if mm.projector is not None and self.projector_out is None:
             self.why = f"no linear in {mm.projector} writes the LM hidden size"
@@ -93,8 +94,7 @@ class DecoderLayout:
         self.ok = True
 
     def _norms(self) -> list[nn.Module]:
-        return [self.norm] + [l.get_submodule(n) for l in self.layers
-                              for n in ("input_layernorm", "post_attention_layernorm")]
+        return [self.norm] + [l.get_submodule(n) for l in self.layers for n in self.block.norm_names]
 
     def _projector_out(self, ctx: QuantContext) -> nn.Linear | None:
         mm = ctx.model_map
@@ -113,20 +113,26 @@ def _has(m: nn.Module, path: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class RotationOptions:
+    """``method_options={"rotation": {...}}`` (see the module docstring)."""
+
+    seed: int = 0
+    offline: bool = True
+    online: bool = True
+
+
 @register_method
 class Rotation(Method):
     name = "rotation"
     kind = "transform"
-    OPTIONS = ("seed", "offline", "online")
+    Options = RotationOptions
 
     def apply(self, ctx: QuantContext) -> None:
-        bad = set(self.options) - set(self.OPTIONS)
-        if bad:
-            raise ValueError(f"unknown rotation options {sorted(bad)}; allowed: {', '.join(self.OPTIONS)}")
-        seed = int(self.options.get("seed", 0))
+        seed = self.opts.seed
         covered: set[int] = set()
         self.offline_applied = False
-        if self.options.get("offline", True):
+        if self.opts.offline:
             lay = DecoderLayout(ctx)
             q = HadamardRotation(lay.embed.embedding_dim, seed=seed, randomize=True) if lay.ok else None
             if lay.ok and not all(_norm_ok(n, q) for n in lay._norms()):
@@ -137,7 +143,7 @@ class Rotation(Method):
             else:
                 ctx.log(f"rotation: no offline residual rotation for this {ctx.model_map.family} model ({lay.why}); "
                         "every target gets an online rotation")
-        if self.options.get("online", True):
+        if self.opts.online:
             for name, lin in ctx.targets.items():
                 if id(lin) in covered:
                     continue
@@ -153,13 +159,13 @@ class Rotation(Method):
                 cfg.tie_word_embeddings = False
         covered: set[int] = set()
         for layer in lay.layers:
-            readers = [layer.get_submodule(n) for n in READERS]
-            fold_norm(layer.input_layernorm, readers[:3])
-            fold_norm(layer.post_attention_layernorm, readers[3:])
-            for lin in readers:
-                rotate_in(lin, q)
-                covered.add(id(lin))
-            for n in WRITERS:
+            for norm, names in lay.block.norms:
+                readers = [layer.get_submodule(n) for n in names]
+                fold_norm(layer.get_submodule(norm), readers)
+                for lin in readers:
+                    rotate_in(lin, q)
+                    covered.add(id(lin))
+            for n in lay.block.writers:
                 rotate_out(layer.get_submodule(n), q)
         fold_norm(lay.norm, [lay.head])
         rotate_in(lay.head, q)

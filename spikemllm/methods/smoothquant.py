@@ -6,26 +6,30 @@ flatter activation. ``s_j = max|X_j|**alpha / max|W_:,j|**(1 - alpha)`` balances
 
 Where ``1/s`` goes, tried in order for each set of target layers that share one input tensor:
 
-1. the module that produced that input inside the block, when it is a norm (weight, and bias, divided by ``s``)
-   or a linear (output rows divided by ``s``);
+1. the module that produced that input inside the block, when it is a norm the model map names for the block
+   (:meth:`~spikemllm.models.ModelMap.block_layout`; weight, and bias, divided by ``s``) or a linear (output
+   rows divided by ``s``);
 2. another linear of the block whose outputs reach the input linearly (``v_proj -> o_proj``,
    ``up_proj -> down_proj``), found by trial;
 3. otherwise an online :class:`~spikemllm.methods.online.ChannelScale` in the layers' ``input_transform``.
 
 A migration is kept only if a *random probe* scale migrated the same way leaves the block's output on a
 calibration batch unchanged (to 1e-4 relative). This finds the right absorber without knowing the family's
-layout and refuses unsafe ones: a post-LN norm whose output also feeds the residual (BERT), a ``1 + weight``
-norm (Gemma), a grouped-query ``v_proj`` shared by several heads. Layers outside blocks (projectors) use (3).
+layout's fine print and refuses unsafe ones: a post-LN norm whose output also feeds the residual, a
+``1 + weight`` norm, a grouped-query value projection shared by several heads. Layers outside blocks (projectors) use (3).
 
 Options (``method_options={"smoothquant": {...}}``): ``alpha`` (0.5), ``migrate`` (True; False = always
 online), ``progress``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from ..calibrate import BlockGroup, read_param, run_blockwise, write_param
+from ..models.base import ModelMap
 from .base import Method, QuantContext, register_method
 from .online import ChannelScale, then
 
@@ -47,8 +51,19 @@ def _sig(t: torch.Tensor) -> tuple:
     return (t.data_ptr(), tuple(t.shape), t.stride())
 
 
-def _trace(group: BlockGroup, targets: dict[str, nn.Module]) -> tuple[dict[str, tuple], dict[tuple, nn.Module]]:
-    """Input signature of each group layer, and which block submodule produced each signature (batch 0)."""
+def block_norms(mm: ModelMap, group: BlockGroup) -> list[nn.Module]:
+    """The norms of the group's block, as the model map's block layout names them (none for loose groups)."""
+    kind = group.label.split(".", 1)[0]
+    lay = mm.block_layout(kind) if kind in ("lm", "vision") and group.block is not None else None
+    if lay is None:
+        return []
+    have = dict(group.block.named_modules())
+    return [have[n] for n in lay.norm_names if n in have]
+
+
+def _trace(group: BlockGroup, targets: dict[str, nn.Module], norms: list[nn.Module]
+           ) -> tuple[dict[str, tuple], dict[tuple, nn.Module]]:
+    """Input signature of each group layer, and which block linear or norm produced each signature (batch 0)."""
     inputs: dict[str, tuple] = {}
     produced: dict[tuple, nn.Module] = {}
 
@@ -66,8 +81,9 @@ def _trace(group: BlockGroup, targets: dict[str, nn.Module]) -> tuple[dict[str, 
             alive.append(out)
 
     hs = [targets[n].register_forward_pre_hook(seen_input(n)) for n in group.names]
-    hs += [m.register_forward_hook(made) for m in group.block.modules()
-           if isinstance(m, nn.Linear) or (hasattr(m, "weight") and "norm" in type(m).__name__.lower())]
+    producers = [m for m in group.block.modules() if isinstance(m, nn.Linear)]
+    producers += [m for m in norms if all(m is not p for p in producers)]
+    hs += [m.register_forward_hook(made) for m in producers]
     try:
         group.forward(0)
     finally:
@@ -102,25 +118,35 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(((a - b).abs().max() <= PROBE_TOL * b.abs().max().clamp(min=1e-12)).item())
 
 
+@dataclass(frozen=True)
+class SmoothQuantOptions:
+    """``method_options={"smoothquant": {...}}`` (see the module docstring)."""
+
+    alpha: float = 0.5
+    migrate: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"smoothquant alpha={self.alpha} is out of range; allowed values: 0 <= alpha <= 1")
+
+
 @register_method
 class SmoothQuant(Method):
     name = "smoothquant"
     kind = "transform"
     needs_calibration = True
-    OPTIONS = ("alpha", "migrate", "progress")
+    Options = SmoothQuantOptions
 
     def apply(self, ctx: QuantContext) -> None:
-        bad = set(self.options) - set(self.OPTIONS)
-        if bad:
-            raise ValueError(f"unknown smoothquant options {sorted(bad)}; allowed: {', '.join(self.OPTIONS)}")
-        alpha, migrate = float(self.options.get("alpha", 0.5)), bool(self.options.get("migrate", True))
+        alpha, migrate = float(self.opts.alpha), self.opts.migrate
         self.placed: dict[str, str] = {}  # layer -> where its factors went (for reports and tests)
 
         def on_group(group: BlockGroup) -> bool:
             sets: dict[tuple, list[str]] = {}
             produced: dict[tuple, nn.Module] = {}
             if migrate and group.forward is not None:
-                inputs, produced = _trace(group, ctx.targets)
+                inputs, produced = _trace(group, ctx.targets, block_norms(ctx.model_map, group))
                 for n in group.names:
                     sets.setdefault(inputs.get(n, ("alone", n)), []).append(n)
             else:
@@ -142,7 +168,7 @@ class SmoothQuant(Method):
             return False  # the float function is unchanged
 
         run_blockwise(ctx, [n for n in ctx.targets], ("absmax",), on_group, desc="smoothquant",
-                      progress=bool(self.options.get("progress", True)))
+                      progress=self.opts.progress)
 
     def _migrate(self, ctx: QuantContext, group: BlockGroup, names: list[str], mods: list[nn.Module],
                  s: torch.Tensor, producer: nn.Module | None, ref: torch.Tensor) -> str | None:

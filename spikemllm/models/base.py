@@ -1,8 +1,11 @@
 """What an adapter tells the rest of spikemllm about a model, and the registry that finds the adapter.
 
-Per-family knowledge (attribute paths, image-token ids) lives only in the adapter files of this package; the
-core asks a :class:`ModelMap` plain questions: where is the vision tower, which decoder layers are there,
-which tokens are vision tokens.
+Per-family knowledge (attribute paths, image-token ids, the modules inside a block) lives only in the adapter
+files of this package; the core asks a :class:`ModelMap` plain questions: where is the vision tower, which
+decoder layers are there, which tokens are vision tokens, which norm feeds which projections
+(:meth:`ModelMap.block_layout`), where attention is (:meth:`ModelMap.attention_modules`).
+
+    model --describe()--> ModelMap (adapter or declared layout) --> select targets, calibrate, methods, spikify
 """
 from __future__ import annotations
 
@@ -12,7 +15,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-REGIONS = ("vision", "projector", "lm")
+from ..errors import ConfigError
+from .blocks import BlockLayout, infer_block_layout
+
+#: Where a module sits in a model (``ModelMap.region_of``); spiking layers run vision tokens only in the first two.
+MODEL_REGIONS = ("vision", "projector", "lm")
 
 
 @dataclass
@@ -29,6 +36,10 @@ class ModelMap:
     lm_head: str | None = None
     image_token_ids: tuple[int, ...] = ()
     vision_mask_fn: Callable[[dict[str, Any]], torch.Tensor | None] | None = field(default=None, repr=False)
+    lm_block: BlockLayout | None = None       # None: inferred from the first block (see models.blocks)
+    vision_block: BlockLayout | None = None
+    embed: str | None = None                  # the LM's token embedding (rotation rotates it)
+    final_norm: str | None = None             # the LM's last norm, before lm_head
 
     def module(self, name: str | None) -> nn.Module | None:
         return None if name is None else (self.model if name == "" else self.model.get_submodule(name))
@@ -61,12 +72,34 @@ class ModelMap:
     def layers(self, kind: str = "lm") -> nn.ModuleList:
         prefix = self.lm_layers if kind == "lm" else self.vision_layers
         if prefix is None:
-            raise ValueError(f"this {self.family} model has no {kind} layers")
+            raise ConfigError(f"this {self.family} model has no {kind} layers")
         return self.model.get_submodule(prefix)
 
     def num_layers(self, kind: str = "lm") -> int:
         prefix = self.lm_layers if kind == "lm" else self.vision_layers
         return 0 if prefix is None else len(self.model.get_submodule(prefix))
+
+    def block_layout(self, kind: str = "lm") -> BlockLayout | None:
+        """The :class:`BlockLayout` of the ``kind`` stack: declared by the adapter/layout, else inferred."""
+        declared = self.lm_block if kind == "lm" else self.vision_block
+        if declared is not None:
+            return declared
+        if self.num_layers(kind) == 0:
+            return None
+        return infer_block_layout(self.layers(kind)[0])
+
+    def attention_modules(self) -> list[str]:
+        """Names of the attention modules of the vision and LM blocks (from each stack's block layout)."""
+        out = []
+        for kind in ("vision", "lm"):
+            lay = self.block_layout(kind)
+            if lay is None:
+                continue
+            prefix = self.vision_layers if kind == "vision" else self.lm_layers
+            for i, block in enumerate(self.layers(kind)):
+                have = dict(block.named_modules())
+                out += [f"{prefix}.{i}.{a}" for a in lay.attention if a in have]
+        return out
 
     def vision_mask(self, inputs: dict[str, Any]) -> torch.Tensor | None:
         """Boolean ``[B, S]`` mask of vision tokens for a forward call's keyword inputs (None: all text)."""
@@ -76,6 +109,21 @@ class ModelMap:
         if ids is None or not self.image_token_ids:
             return None
         return torch.isin(ids, torch.tensor(self.image_token_ids, device=ids.device))
+
+
+def decoder_ends(model: nn.Module, lm_layers: str | None) -> dict[str, str]:
+    """``embed`` and ``final_norm`` of a Llama-style decoder: ``embed_tokens`` and ``norm`` beside its layers
+    (only those that exist)."""
+    if not lm_layers:
+        return {}
+    parent = lm_layers.rsplit(".", 1)[0] if "." in lm_layers else ""
+    names = {n for n, _ in model.named_modules()}
+    out = {}
+    for key, leaf in (("embed", "embed_tokens"), ("final_norm", "norm")):
+        name = f"{parent}.{leaf}" if parent else leaf
+        if name in names:
+            out[key] = name
+    return out
 
 
 def find_block_list(model: nn.Module, prefix: str) -> str | None:
@@ -100,6 +148,20 @@ class Adapter:
 
     def describe(self, model: nn.Module) -> ModelMap:
         raise NotImplementedError
+
+
+class PathAdapter(Adapter):
+    """An adapter that is a declaration: fixed module names (``paths``: ModelMap fields such as ``vision``,
+    ``lm_layers``, ``lm_block``), the config attributes holding image token ids (``token_attrs``); the LM's
+    ``embed`` and ``final_norm`` are found beside ``lm_layers`` unless ``paths`` names them."""
+
+    paths: dict[str, Any] = {}
+    token_attrs: tuple[str, ...] = ("image_token_id",)
+
+    def describe(self, model: nn.Module) -> ModelMap:
+        paths = {**decoder_ends(model, self.paths.get("lm_layers")), **self.paths}
+        return ModelMap(family=self.family, model=model, image_token_ids=token_ids(model.config, *self.token_attrs),
+                        **paths)
 
 
 _REGISTRY: dict[str, Adapter] = {}

@@ -1,20 +1,17 @@
 """InternVL (transformers-native InternVL2/2.5/3): InternViT tower, ``multi_modal_projector``, Qwen2/Llama LM."""
 from __future__ import annotations
 
-from torch import nn
+from .base import PathAdapter, register_adapter
+from .blocks import DECODER, INTERN_VISION
 
-from .base import Adapter, ModelMap, register_adapter, token_ids
 
-
-class InternVLAdapter(Adapter):
+class InternVLAdapter(PathAdapter):
     family = "internvl"
     model_types = ("internvl",)
-
-    def describe(self, model: nn.Module) -> ModelMap:
-        return ModelMap(family=self.family, model=model, vision="model.vision_tower",
-                        vision_layers="model.vision_tower.encoder.layer", projector="model.multi_modal_projector",
-                        lm="model.language_model", lm_layers="model.language_model.layers", lm_head="lm_head",
-                        image_token_ids=token_ids(model.config, "image_token_id"))
+    paths = dict(vision="model.vision_tower", vision_layers="model.vision_tower.encoder.layer",
+                 projector="model.multi_modal_projector", lm="model.language_model",
+                 lm_layers="model.language_model.layers", lm_head="lm_head", lm_block=DECODER,
+                 vision_block=INTERN_VISION)
 
 
 register_adapter(InternVLAdapter())

@@ -17,7 +17,10 @@ names (``""`` is the model itself); an omitted ``*_layers`` is found as the long
 part. The image-token rule says which language-model tokens are vision tokens, one of: ``image_token_id`` (an
 id or a list), ``image_token_id_from_config`` (a config attribute holding it, e.g. ``"image_token_id"``) or
 ``vision_mask_input`` (a forward keyword whose non-zero entries mark vision tokens, e.g. ``"mm_token_type_ids"``).
-``family`` names the layout in messages. Every name is checked against the model before anything is converted:
+``family`` names the layout in messages. Optional: ``lm_block`` / ``vision_block`` say what is inside a block
+(``{"norms": [["input_layernorm", ["self_attn.q_proj", ...]], ...], "writers": [...], "attention": [...],
+"rms_norm": true}``, see :mod:`spikemllm.models.blocks`; inferred when absent), ``embed`` and ``final_norm`` name
+the LM's token embedding and last norm (found beside ``lm_layers`` when absent). Every name is checked against the model before anything is converted:
 a field that names no module is refused by name, with the closest module names.
 """
 from __future__ import annotations
@@ -32,12 +35,13 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import Adapter, ModelMap, find_block_list, register_adapter
+from .base import Adapter, ModelMap, decoder_ends, find_block_list, register_adapter
+from .blocks import BlockLayout
 
 __all__ = ["Layout", "declare_layout", "load_layout", "register_layout", "LAYOUT_ATTR"]
 
 LAYOUT_ATTR = "_spikemllm_layout"  # where declare_layout keeps the layout on the model instance
-MODULE_FIELDS = ("lm", "lm_layers", "vision", "vision_layers", "projector", "lm_head")
+MODULE_FIELDS = ("lm", "lm_layers", "vision", "vision_layers", "projector", "lm_head", "embed", "final_norm")
 RULE_FIELDS = ("image_token_id", "image_token_id_from_config", "vision_mask_input")
 
 
@@ -54,6 +58,10 @@ class Layout:
     image_token_id: int | tuple[int, ...] | None = None
     image_token_id_from_config: str | None = None
     vision_mask_input: str | None = None
+    embed: str | None = None
+    final_norm: str | None = None
+    lm_block: BlockLayout | None = None
+    vision_block: BlockLayout | None = None
     family: str = "custom"
     model_types: tuple[str, ...] = ()  # register_layout: the config.model_type values it serves
     class_names: tuple[str, ...] = ()  # register_layout: the model class names it serves
@@ -77,6 +85,9 @@ class Layout:
             object.__setattr__(self, "image_token_id", tuple(ids))
         for f in ("model_types", "class_names"):
             object.__setattr__(self, f, tuple(getattr(self, f)))
+        for f in ("lm_block", "vision_block"):
+            if getattr(self, f) is not None:
+                object.__setattr__(self, f, BlockLayout.from_dict(getattr(self, f)))
         rules = [f for f in RULE_FIELDS if getattr(self, f) is not None]
         if len(rules) > 1:
             raise ConfigError(f"layout gives {len(rules)} image-token rules ({', '.join(rules)}); give one")
@@ -104,6 +115,9 @@ class Layout:
         """JSON-ready fields that are set (the Python-only ``vision_mask_fn`` is left out)."""
         d = asdict(self)
         d.pop("vision_mask_fn", None)
+        for f in ("lm_block", "vision_block"):
+            if getattr(self, f) is not None:
+                d[f] = getattr(self, f).to_dict()
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
                 if v is not None and v != () and not (k == "family" and v == "custom")}
 
@@ -145,10 +159,14 @@ class Layout:
 
         lm = module("lm", required=True)
         vision = module("vision")
-        mm = ModelMap(family=self.family, model=model, lm=lm, lm_layers=stack("lm_layers", lm) or "",
+        lm_layers = stack("lm_layers", lm) or ""
+        ends = decoder_ends(model, lm_layers)
+        mm = ModelMap(family=self.family, model=model, lm=lm, lm_layers=lm_layers,
                       vision=vision, vision_layers=stack("vision_layers", vision), projector=module("projector"),
                       lm_head=module("lm_head"), image_token_ids=self._token_ids(model),
-                      vision_mask_fn=self._mask_fn())
+                      vision_mask_fn=self._mask_fn(), lm_block=self.lm_block, vision_block=self.vision_block,
+                      embed=module("embed") or ends.get("embed"),
+                      final_norm=module("final_norm") or ends.get("final_norm"))
         return mm
 
     def _token_ids(self, model: nn.Module) -> tuple[int, ...]:
@@ -206,7 +224,8 @@ def load_layout(source: str | Path | Mapping[str, Any] | Layout) -> Layout:
 def _from_model_map(mm: ModelMap) -> Layout:
     return Layout(lm=mm.lm, lm_layers=mm.lm_layers, vision=mm.vision, vision_layers=mm.vision_layers,
                   projector=mm.projector, lm_head=mm.lm_head, image_token_id=mm.image_token_ids or None,
-                  family=mm.family, vision_mask_fn=mm.vision_mask_fn)
+                  family=mm.family, vision_mask_fn=mm.vision_mask_fn, embed=mm.embed, final_norm=mm.final_norm,
+                  lm_block=mm.lm_block, vision_block=mm.vision_block)
 
 
 def declare_layout(model: nn.Module, layout: str | Path | Mapping[str, Any] | Layout | ModelMap) -> ModelMap:

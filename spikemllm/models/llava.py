@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from .base import Adapter, ModelMap, find_block_list, register_adapter, token_ids
+from .blocks import CLIP_VISION, DECODER
 
 
 class LlavaAdapter(Adapter):
@@ -16,7 +17,9 @@ class LlavaAdapter(Adapter):
         return ModelMap(family=self.family, model=model, vision="model.vision_tower",
                         vision_layers=find_block_list(model, "model.vision_tower"),
                         projector="model.multi_modal_projector", lm="model.language_model",
-                        lm_layers="model.language_model.layers", lm_head="lm_head", image_token_ids=ids)
+                        lm_layers="model.language_model.layers", lm_head="lm_head", image_token_ids=ids,
+                        lm_block=DECODER, vision_block=CLIP_VISION, embed="model.language_model.embed_tokens",
+                        final_norm="model.language_model.norm")
 
 
 register_adapter(LlavaAdapter())

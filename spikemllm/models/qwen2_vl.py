@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .base import Adapter, ModelMap, register_adapter, token_ids
+from .blocks import DECODER, QWEN2_VISION, QWEN25_VISION
 
 
 class Qwen2VLAdapter(Adapter):
@@ -30,7 +31,9 @@ class Qwen2VLAdapter(Adapter):
         return ModelMap(family=self.family, model=model, vision="model.visual", vision_layers="model.visual.blocks",
                         projector="model.visual.merger", lm="model.language_model",
                         lm_layers="model.language_model.layers", lm_head="lm_head", image_token_ids=ids,
-                        vision_mask_fn=mask)
+                        vision_mask_fn=mask, lm_block=DECODER,
+                        vision_block=QWEN25_VISION if model.config.model_type == "qwen2_5_vl" else QWEN2_VISION,
+                        embed="model.language_model.embed_tokens", final_norm="model.language_model.norm")
 
 
 register_adapter(Qwen2VLAdapter())

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from ..errors import ConfigError
 
 VOCAB = 96
 IMAGE_ID = 90
@@ -54,18 +55,24 @@ def _qwen2_vl(seed: int, v25: bool = False) -> tuple[nn.Module, dict[str, Any]]:
                    "image_grid_thw": grid, "mm_token_type_ids": (ids == IMAGE_ID).long()}
 
 
+def _image_vlm(model_cls: Any, cfg: Any, seed: int, n_img: int, pixel_shape: tuple[int, ...]
+               ) -> tuple[nn.Module, dict[str, Any]]:
+    """A tiny VLM whose image arrives as ``pixel_values`` of ``pixel_shape``, with ``n_img`` image tokens."""
+    torch.manual_seed(seed)
+    model = model_cls._from_config(cfg, attn_implementation="eager").eval()
+    g = torch.Generator().manual_seed(seed + 1)
+    ids = _text_ids(n_img, seed)
+    return model, {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                   "pixel_values": torch.randn(*pixel_shape, generator=g)}
+
+
 def _llava(seed: int) -> tuple[nn.Module, dict[str, Any]]:
     from transformers import LlavaConfig, LlavaForConditionalGeneration
     vision = dict(model_type="clip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                   num_attention_heads=2, image_size=16, patch_size=4, projection_dim=32)
     cfg = LlavaConfig(vision_config=vision, text_config=dict(model_type="llama", **_llama_text()),
                       image_token_id=IMAGE_ID, vision_feature_layer=-1)
-    torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration._from_config(cfg, attn_implementation="eager").eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    ids = _text_ids(16, seed)
-    return model, {"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                   "pixel_values": torch.randn(2, 3, 16, 16, generator=g)}
+    return _image_vlm(LlavaForConditionalGeneration, cfg, seed, 16, (2, 3, 16, 16))
 
 
 def _internvl(seed: int) -> tuple[nn.Module, dict[str, Any]]:
@@ -75,12 +82,7 @@ def _internvl(seed: int) -> tuple[nn.Module, dict[str, Any]]:
     text = dict(model_type="qwen2", **_llama_text())
     cfg = InternVLConfig(vision_config=vision, text_config=text, image_token_id=IMAGE_ID, downsample_ratio=0.5,
                          vision_feature_layer=-1)
-    torch.manual_seed(seed)
-    model = InternVLForConditionalGeneration._from_config(cfg, attn_implementation="eager").eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    ids = _text_ids(4, seed)
-    return model, {"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                   "pixel_values": torch.randn(2, 3, 16, 16, generator=g)}
+    return _image_vlm(InternVLForConditionalGeneration, cfg, seed, 4, (2, 3, 16, 16))
 
 
 def _idefics3(seed: int) -> tuple[nn.Module, dict[str, Any]]:
@@ -89,12 +91,7 @@ def _idefics3(seed: int) -> tuple[nn.Module, dict[str, Any]]:
                   patch_size=4)
     cfg = Idefics3Config(vision_config=vision, text_config=dict(model_type="llama", **_llama_text()),
                          image_token_id=IMAGE_ID, scale_factor=2)
-    torch.manual_seed(seed)
-    model = Idefics3ForConditionalGeneration._from_config(cfg, attn_implementation="eager").eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    ids = _text_ids(4, seed)
-    return model, {"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                   "pixel_values": torch.randn(2, 1, 3, 16, 16, generator=g)}
+    return _image_vlm(Idefics3ForConditionalGeneration, cfg, seed, 4, (2, 1, 3, 16, 16))
 
 
 def _qwen2(seed: int) -> tuple[nn.Module, dict[str, Any]]:
@@ -130,5 +127,5 @@ VLM_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "llava", "internvl", "idefics3")
 def tiny_model(family: str, seed: int = 0) -> tuple[nn.Module, dict[str, Any]]:
     """A tiny random model of ``family`` (one of :data:`BUILDERS`) in eval mode, and an input for it."""
     if family not in BUILDERS:
-        raise ValueError(f"family={family!r} has no tiny builder; allowed values: {', '.join(BUILDERS)}")
+        raise ConfigError(f"family={family!r} has no tiny builder; allowed values: {', '.join(BUILDERS)}")
     return BUILDERS[family](seed)

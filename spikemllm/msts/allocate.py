@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigError, DataError
 from ..config import SpikeConfig
 from .budget import config_timesteps, mac_weighted_timesteps
 from .result import MEDResult
@@ -73,13 +74,13 @@ class Allocation:
 def unit_weights(result: MEDResult, weighting: str = "macs") -> dict[tuple[str, str], float]:
     """Normalised cost weight of every unit (sums to 1)."""
     if weighting not in WEIGHTINGS:
-        raise ValueError(f"weighting={weighting!r} is unknown; allowed values: {', '.join(WEIGHTINGS)}")
+        raise ConfigError(f"weighting={weighting!r} is unknown; allowed values: {', '.join(WEIGHTINGS)}")
     raw = {}
     for g, m in result.units():
         raw[(g, m)] = {"macs": result.macs[g][m], "tokens": result.tokens[g][m], "equal": 1}[weighting]
     total = float(sum(raw.values()))
     if total <= 0:
-        raise ValueError("the calibration set produced no cost (no tokens reached a converted linear)")
+        raise DataError("the calibration set produced no cost (no tokens reached a converted linear)")
     return {u: v / total for u, v in raw.items()}
 
 
@@ -118,8 +119,8 @@ def check_budget(budget: Any, coder: str, signed: bool = True, t_min: int = 1, t
     t_min, t_max = max(lo, t_min), min(hi, t_max if t_max is not None else hi)
     b = check_number("budget", budget)
     if not t_min <= b <= t_max:
-        raise ValueError(f"budget={budget!r} is out of range; allowed: {t_min} <= budget <= {t_max} "
-                         f"(average timesteps per token for coder {coder!r})")
+        raise ConfigError(f"budget={budget!r} is out of range; allowed: {t_min} <= budget <= {t_max} "
+                          f"(average timesteps per token for coder {coder!r})")
     return b
 
 
@@ -146,13 +147,13 @@ def monotone(curve: dict[int, float]) -> dict[int, float]:
 def search_losses(result: MEDResult) -> dict[tuple[str, str], dict[int, float]]:
     """Measured curves of every unit, made non-increasing in T."""
     if not result.curves:
-        raise ValueError("strategy='search' needs measured curves; run spikemllm.msts.med(model, calib, "
-                         "levels=range(2, 6)) (levels around the budget)")
+        raise ConfigError("strategy='search' needs measured curves; run spikemllm.msts.med(model, calib, "
+                          "levels=range(2, 6)) (levels around the budget)")
     out = {}
     for g, m in result.units():
         curve = result.curves.get(g, {}).get(m)
         if curve is None:
-            raise ValueError(f"the MEDResult has no curve for unit {g}/{m}; measure it with med(..., levels=...)")
+            raise ConfigError(f"the MEDResult has no curve for unit {g}/{m}; measure it with med(..., levels=...)")
         out[(g, m)] = monotone(curve)
     return out
 
@@ -221,15 +222,15 @@ def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: 
     further bounded by the measured levels).
     """
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy={strategy!r} is unknown; allowed values: {', '.join(STRATEGIES)}")
+        raise ConfigError(f"strategy={strategy!r} is unknown; allowed values: {', '.join(STRATEGIES)}")
     lo_c, hi_c = budget_range(result.coder, result.signed)
     for name, v in (("t_min", t_min), ("t_max", t_max)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo_c <= v <= hi_c):
-            raise ValueError(f"{name}={v!r} is out of range; allowed: integers {lo_c}..{hi_c} for coder "
-                             f"{result.coder!r}")
+            raise ConfigError(f"{name}={v!r} is out of range; allowed: integers {lo_c}..{hi_c} for coder "
+                              f"{result.coder!r}")
     t_max = hi_c if t_max is None else t_max
     if t_min > t_max:
-        raise ValueError(f"t_min={t_min} > t_max={t_max}; allowed: t_min <= t_max")
+        raise ConfigError(f"t_min={t_min} > t_max={t_max}; allowed: t_min <= t_max")
     b = check_budget(budget, result.coder, result.signed, t_min, t_max)
     w = unit_weights(result, weighting)
     if strategy == "med":
@@ -239,8 +240,8 @@ def plan(result: MEDResult, budget: float, strategy: str = "med", *, weighting: 
         lo = max(min(c) if c else t_max + 1 for c in losses.values())
         hi = min(max(c) if c else 0 for c in losses.values())
         if lo > hi or not lo <= b:
-            raise ValueError(f"budget={budget!r} is out of range for strategy='search'; the measured curves cover "
-                             f"{lo}..{hi} steps, so allowed: {lo} <= budget; measure lower levels with med(levels=...)")
+            raise ConfigError(f"budget={budget!r} is out of range for strategy='search'; the measured curves cover "
+                              f"{lo}..{hi} steps, so allowed: {lo} <= budget; measure lower levels with med(levels=...)")
     best = _greedy(losses, w, b)
     total = lambda p: sum(losses[u][p[u]] for u in p)  # noqa: E731
     for cand in _uniform_plans(losses, w, b):

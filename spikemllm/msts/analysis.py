@@ -20,6 +20,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..calibrate.offload import settle  # a dispatched model: new layers join their block's device
+from ..spikify.state import converted_config
+from ..errors import ConfigError, DataError
 from ..config import SpikeConfig
 from ..models.base import describe
 from ..spikify import convert, select_targets
@@ -34,8 +36,8 @@ REFERENCES = ("converted", "fp")
 def _check_calib(calib: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     batches = list(calib) if calib is not None else []
     if not batches or not all(isinstance(b, dict) for b in batches):
-        raise ValueError("calib must be a non-empty list of input dicts for model(**batch) "
-                         "(for example spikemllm.msts.calibration_from_examples(processor, examples))")
+        raise DataError("calib must be a non-empty list of input dicts for model(**batch) "
+                        "(for example spikemllm.msts.calibration_from_examples(processor, examples))")
     return batches
 
 
@@ -46,8 +48,8 @@ def _check_levels(levels: Iterable[int] | None, coder: str, signed: bool) -> lis
     hi = coder_max_timesteps(coder, signed)
     if len(lv) < 2 or any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= hi for t in lv) \
             or lv != list(range(lv[0], lv[-1] + 1)):
-        raise ValueError(f"levels={list(levels)!r} is invalid; allowed: two or more consecutive integers in 1..{hi} "
-                         f"(timesteps of coder {coder!r}), e.g. range(2, 6)")
+        raise ConfigError(f"levels={list(levels)!r} is invalid; allowed: two or more consecutive integers in 1..{hi} "
+                          f"(timesteps of coder {coder!r}), e.g. range(2, 6)")
     return lv
 
 
@@ -72,16 +74,16 @@ def med(model: nn.Module, calib: Iterable[dict[str, Any]], *, config: SpikeConfi
         progress: show a progress bar over the measurements.
     """
     if reference not in REFERENCES:
-        raise ValueError(f"reference={reference!r} is unknown; allowed values: {', '.join(REFERENCES)}")
+        raise ConfigError(f"reference={reference!r} is unknown; allowed values: {', '.join(REFERENCES)}")
     batches = _check_calib(calib)
     t0 = time.time()
-    converted_in = getattr(model, "spike_config", None) is not None
-    if converted_in and config is not None and config != model.spike_config:
-        raise ValueError("model is already converted with another config; pass config=None or a float model")
-    config = model.spike_config if converted_in else (config or SpikeConfig())
+    converted_in = converted_config(model) is not None
+    if converted_in and config is not None and config != converted_config(model):
+        raise ConfigError("model is already converted with another config; pass config=None or a float model")
+    config = converted_config(model) if converted_in else (config or SpikeConfig())
     lv = _check_levels(levels, config.coder, config.signed)
     if converted_in and reference == "fp":
-        raise ValueError("reference='fp' needs the float model; pass the unconverted model")
+        raise ConfigError("reference='fp' needs the float model; pass the unconverted model")
     mm = describe(model)
     if converted_in:
         linears = {n: model.get_submodule(n) for names in spike_groups(model, mm).values() for n in names}

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
+from ..spikify.state import converted_config
 from ..config import SpikeConfig
 from ..errors import ConfigError
 from .units import MODALITIES, REST
@@ -106,8 +107,8 @@ def measure_macs(model: nn.Module, calib: list[dict[str, Any]], config: SpikeCon
     from .sensitivity import current_timesteps, spike_groups
 
     mm = describe(model)
-    if getattr(model, "spike_config", None) is not None:
-        if config is not None and config != model.spike_config:
+    if converted_config(model) is not None:
+        if config is not None and config != converted_config(model):
             raise ConfigError("the model is already converted; price it without a config (its own timesteps)")
         linears = {n: model.get_submodule(n) for names in spike_groups(model, mm).values() for n in names}
         now = current_timesteps(model, mm)

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 import torch
+from ..errors import ConfigError, DataError
 
 
 def calibration_from_examples(processor: Any, examples: list[Any], batch_size: int = 4,
@@ -24,9 +25,9 @@ def calibration_from_examples(processor: Any, examples: list[Any], batch_size: i
     from ..bench.harness import default_prompt
 
     if not examples:
-        raise ValueError("no examples to build calibration batches from")
+        raise DataError("no examples to build calibration batches from")
     if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} is invalid; allowed: integers >= 1")
+        raise ConfigError(f"batch_size={batch_size} is invalid; allowed: integers >= 1")
     tok = getattr(processor, "tokenizer", processor)
     old_side = getattr(tok, "padding_side", "left")
     tok.padding_side = "left"
@@ -68,7 +69,7 @@ def minibench_calibration(processor: Any, n: int = 10, seed: int = 0, split: str
     from ..bench.example import BENCHMARKS
 
     if n < 1:
-        raise ValueError(f"n={n} calibration items is invalid; allowed: integers >= 1")
+        raise ConfigError(f"n={n} calibration items is invalid; allowed: integers >= 1")
     per_task = math.ceil(n / len(BENCHMARKS))
     items = minibench.build(split, n_per_task=per_task, seed=seed)
     by_task: dict[str, list[Any]] = {}

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UnsupportedModel
 from ..models.base import ModelMap
 from .units import MODALITIES, group_of
 
@@ -119,8 +120,8 @@ class Observer:
             x = args[0] if args and isinstance(args[0], torch.Tensor) else kwargs.get("hidden_states")
             y = _first_tensor(output)
             if x is None or y is None or x.shape != y.shape:
-                raise ValueError(f"cannot read the hidden states of block {group} ({type(module).__name__}): "
-                                 "expected a tensor input and an output of the same shape")
+                raise UnsupportedModel(f"cannot read the hidden states of block {group} ({type(module).__name__}): "
+                                       "expected a tensor input and an output of the same shape")
             cos = F.cosine_similarity(x.detach().double(), y.detach().to(x.device).double(), dim=-1).reshape(-1)
             vis, valid = _split(self.ctx, x.shape[:-1], kind == "vision", cos.device)
             keep = valid if valid is not None else torch.ones_like(vis)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..errors import DataError
 from .units import MODALITIES, REST, group_sort_key
 
 RESULT_VERSION = 1
@@ -104,9 +105,9 @@ class MEDResult:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown MEDResult fields {sorted(unknown)}; allowed: {sorted(known)}")
+            raise DataError(f"unknown MEDResult fields {sorted(unknown)}; allowed: {sorted(known)}")
         if d.get("version", RESULT_VERSION) != RESULT_VERSION:
-            raise ValueError(f"MEDResult version {d['version']} is not readable; this spikemllm reads {RESULT_VERSION}")
+            raise DataError(f"MEDResult version {d['version']} is not readable; this spikemllm reads {RESULT_VERSION}")
         d["curves"] = {g: {m: {int(t): float(v) for t, v in c.items()} for m, c in cm.items()}
                        for g, cm in d.get("curves", {}).items()}
         return cls(**d)
@@ -120,9 +121,9 @@ class MEDResult:
         try:
             d = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"cannot read a MEDResult from {path}: {e}") from None
+            raise DataError(f"cannot read a MEDResult from {path}: {e}") from None
         if not isinstance(d, dict):
-            raise ValueError(f"{path} does not hold a MEDResult (a JSON object)")
+            raise DataError(f"{path} does not hold a MEDResult (a JSON object)")
         return cls.from_dict(d)
 
 

@@ -39,6 +39,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..calibrate.offload import settle  # a dispatched model: new layers join their block's device
+from ..spikify.state import converted_config
+from ..errors import ConfigError
 from ..config import SpikeConfig
 from ..models.base import describe
 from ..spikify import convert
@@ -87,14 +89,14 @@ def search(model: nn.Module, calib: Iterable[dict[str, Any]], budget: float, *, 
         ``(allocation, med_result)``; ``allocation.measured_kl`` is the plan's KL against the float model and
         ``allocation.history`` lists every plan measured.
     """
-    if getattr(model, "spike_config", None) is not None:
-        raise ValueError("search needs the float model (its KL is measured against it); for a converted model "
-                         "use spikemllm.msts.allocate(med(model, calib), budget)")
+    if converted_config(model) is not None:
+        raise ConfigError("search needs the float model (its KL is measured against it); for a converted model "
+                          "use spikemllm.msts.allocate(med(model, calib), budget)")
     for name, v, lo in (("rounds", rounds, 0), ("radius", radius, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"{name}={v!r} is invalid; allowed: integers >= {lo}")
+            raise ConfigError(f"{name}={v!r} is invalid; allowed: integers >= {lo}")
     if positions not in POSITIONS:
-        raise ValueError(f"positions={positions!r} is unknown; allowed values: {', '.join(POSITIONS)}")
+        raise ConfigError(f"positions={positions!r} is unknown; allowed values: {', '.join(POSITIONS)}")
     batches = _check_calib(calib)
     if config is None:
         config = SpikeConfig.from_dict(result.base_config) if result is not None else SpikeConfig()
@@ -106,22 +108,22 @@ def search(model: nn.Module, calib: Iterable[dict[str, Any]], budget: float, *, 
         losses = search_losses(result)
         lv = sorted(next(iter(losses.values())))
         if levels is not None and sorted(set(levels)) != lv:
-            raise ValueError(f"levels={list(levels)} differ from the levels the MEDResult measured ({lv})")
+            raise ConfigError(f"levels={list(levels)} differ from the levels the MEDResult measured ({lv})")
     else:
         lv = _check_levels(levels, config.coder, config.signed) if levels is not None else \
             default_search_levels(b, config.coder, config.signed)
         losses = med_losses(result, lv[0], lv[-1])
     if not lv[0] <= b:
-        raise ValueError(f"budget={budget!r} is out of range for search; the levels are {lv[0]}..{lv[-1]}, so "
-                         f"allowed: {lv[0]} <= budget")
+        raise ConfigError(f"budget={budget!r} is out of range for search; the levels are {lv[0]}..{lv[-1]}, so "
+                          f"allowed: {lv[0]} <= budget")
     w = unit_weights(result, weighting)
     units = list(w)
     mm = describe(model)
     fp_lp = log_probs(model, mm, scored)
     if converted is None:
         converted = settle(convert(copy.deepcopy(model), config, calib=batches, progress=False))
-    elif getattr(converted, "spike_config", None) is None:
-        raise ValueError("converted= must be a model converted by spikemllm.convert (the float one is model=)")
+    elif converted_config(converted) is None:
+        raise ConfigError("converted= must be a model converted by spikemllm.convert (the float one is model=)")
     smm = describe(converted)
     med_plan = plan(result, b, "med", weighting=weighting).timesteps  # the cosine-only plan, full range
     seeds = _seeds(losses, w, b, extra=[{u: med_plan[u[0]][u[1]] for u in units}])

@@ -1,9 +1,9 @@
 """How much the output moves when one unit's timesteps change: the measured half of MSTS.
 
 A converted model is changed *in place* for a measurement and restored afterwards
-(:func:`timesteps_override`): the affected :class:`~spikemllm.SpikeLinear` modules are rebuilt through their
-public constructor with the new timesteps and their integer weights reloaded, and spiking-attention specs
-of the block are updated. This computes exactly what ``convert`` with the same ``layer_timesteps`` computes
+(:func:`timesteps_override`): the affected :class:`~spikemllm.SpikeLinear` modules are rebuilt from their
+spec with only the timesteps replaced (``layer.respec(dataclasses.replace(layer.spec, ...))``, the weights
+reloaded), and the spiking-attention specs of the block likewise. This computes exactly what ``convert`` with the same ``layer_timesteps`` computes
 (a test checks it bit for bit) without quantizing the model again for each of the many settings a search
 visits.
 
@@ -14,13 +14,13 @@ skipped), or only over the positions that predict ``labels`` when the batches ca
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import Any, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError, DataError, UnsupportedModel
 from ..models.base import ModelMap
 from ..nn.spike_linear import SpikeLinear
 from .units import MODALITIES, group_of
@@ -33,7 +33,7 @@ def spike_groups(model: nn.Module, mm: ModelMap) -> dict[str, list[str]]:
         if isinstance(mod, SpikeLinear):
             out.setdefault(group_of(mm, name), []).append(name)
     if not out:
-        raise ValueError("the model has no SpikeLinear layers; convert it first (spikemllm.convert)")
+        raise ConfigError("the model has no SpikeLinear layers; convert it first (spikemllm.convert)")
     return out
 
 
@@ -44,16 +44,6 @@ def current_timesteps(model: nn.Module, mm: ModelMap) -> dict[str, dict[str, int
         m = model.get_submodule(names[0])
         out[g] = {"vision": int(m.t_vision), "text": int(m.t_text)}
     return out
-
-
-def _rebuilt(m: SpikeLinear, t: Mapping[str, int]) -> SpikeLinear:
-    new = SpikeLinear(m.in_features, m.out_features, m.bias is not None, coder=m.coder.coding,
-                      t_text=int(t["text"]), t_vision=int(t["vision"]), region=m.region, signed=m.coder.signed,
-                      weight_spec=m.weight_spec, act_clip=m.act_spec.clip_ratio, mode=m.mode,
-                      input_transform=m.input_transform, act_group_size=m.act_group_size)
-    new.to(m.qweight.device)
-    new.load_state_dict(m.state_dict())
-    return new
 
 
 def _set(root: nn.Module, name: str, new: nn.Module) -> None:
@@ -76,26 +66,24 @@ def timesteps_override(model: nn.Module, mm: ModelMap, changes: Mapping[str, Map
     groups = spike_groups(model, mm)
     unknown = sorted(set(changes) - set(groups))
     if unknown:
-        raise ValueError(f"timesteps_override: groups {unknown} have no SpikeLinear; allowed: {sorted(groups)}")
+        raise ConfigError(f"timesteps_override: groups {unknown} have no SpikeLinear; allowed: {sorted(groups)}")
     saved: list[tuple[str, nn.Module]] = []
     saved_attn: list[tuple[nn.Module, Any]] = []
     try:
         for g, t in changes.items():
             bad = set(t) - set(MODALITIES)
             if bad:
-                raise ValueError(f"timesteps_override[{g!r}] has keys {sorted(bad)}; allowed: vision, text")
+                raise ConfigError(f"timesteps_override[{g!r}] has keys {sorted(bad)}; allowed: vision, text")
             for name in groups[g]:
                 m = model.get_submodule(name)
-                full = {"vision": int(t.get("vision", m.t_vision)), "text": int(t.get("text", m.t_text))}
-                if full == {"vision": m.t_vision, "text": m.t_text}:
+                spec = m.spec.with_timesteps(t)  # dataclasses.replace: every other setting is kept
+                if spec == m.spec:
                     continue
-                _set(model, name, _rebuilt(m, full))
+                _set(model, name, m.respec(spec))
                 saved.append((name, m))
             for mod in _attention_modules(model, mm, g):
-                spec = mod._spike_attn
-                saved_attn.append((mod, spec))
-                mod._spike_attn = dataclasses.replace(spec, t_text=int(t.get("text", spec.t_text)),
-                                                      t_vision=int(t.get("vision", spec.t_vision)))
+                saved_attn.append((mod, mod._spike_attn))
+                mod._spike_attn = mod._spike_attn.with_timesteps(t)
         yield
     finally:
         for name, m in reversed(saved):
@@ -131,7 +119,7 @@ def _logits(out: Any) -> torch.Tensor:
     if logits is None and isinstance(out, (tuple, list)):
         logits = out[0]
     if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
-        raise ValueError("the model must return next-token logits [B, S, V] (a causal LM or a VLM for generation)")
+        raise UnsupportedModel("the model must return next-token logits [B, S, V] (a causal LM or a VLM for generation)")
     return logits
 
 
@@ -164,7 +152,7 @@ def kl_divergence(ref: list[torch.Tensor], new: list[torch.Tensor]) -> float:
         total = kl if total is None else total + kl
         n += r.shape[0]
     if n == 0 or total is None:
-        raise ValueError("no text positions to compare in the calibration batches; include text tokens")
+        raise DataError("no text positions to compare in the calibration batches; include text tokens")
     return float(total) / n
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..levels import level_spec
+from ..errors import ConfigError
+from ..levels import level_spec, max_timesteps
 from ..models.base import ModelMap
 
 REST = "rest"
@@ -35,9 +36,7 @@ def group_sort_key(group: str) -> tuple[int, int]:
 def coder_max_timesteps(coder: str, signed: bool = True) -> int:
     """Most timesteps a coder allows: 15 for TC-LIF (its hard limit), and for rate coding the steps of
     :data:`MAX_ACT_BITS`-bit activations (rate coding itself has no upper limit)."""
-    if coder == "tc-lif":
-        return level_spec("tc-lif", bits=16).timesteps
-    return level_spec(coder, bits=MAX_ACT_BITS, signed=signed).timesteps
+    return max_timesteps(coder, signed, MAX_ACT_BITS)
 
 
 def qmax(coder: str, timesteps: int, signed: bool = True) -> int:
@@ -47,5 +46,5 @@ def qmax(coder: str, timesteps: int, signed: bool = True) -> int:
 
 def check_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ValueError(f"{name}={value!r} is not a number; allowed values: a finite int or float")
+        raise ConfigError(f"{name}={value!r} is not a number; allowed values: a finite int or float")
     return float(value)

@@ -21,7 +21,6 @@ heads that share a KV head are stacked as rows of one product against that KV he
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -30,22 +29,10 @@ from ..coding import Coder, make_coder
 from ..quant import QuantSpec, Quantized, quantize, quantize_int8
 from ..quant.quantizer import INT8_QMAX
 from .modality import current_kv_vision_mask, current_vision_mask
+from .spec import SpikeAttentionSpec
 from .spike_matmul import INT_BOUND, exact_dtype, int_matmul, int_mm_available, spike_matmul
 
 ATTN_NAME = "spikemllm_spike"
-
-
-@dataclass
-class SpikeAttentionSpec:
-    """Attached to an attention module as ``module._spike_attn`` by :func:`spikemllm.convert`."""
-
-    coder: str
-    t_text: int
-    t_vision: int
-    region: str  # "vision" (every token at t_vision) or "lm"
-    mode: str = "fused"
-    signed: bool = True
-    backend: str = "auto"  # "auto" (int8 kernels where exact), "int" or "float": see spikemllm.nn.set_backend
 
 
 @functools.lru_cache(maxsize=64)
@@ -105,12 +92,7 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
         dt = exact_dtype(d * coder.qmax ** 2)
         acc = spike_matmul(qq.q.to(dt), tq_b, t_max, coder, kq.q.to(dt).transpose(-1, -2), faithful)
         scores = (acc.float() * qq.scale) * kq.scale.transpose(-1, -2) * scaling
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + attention_mask[..., :sk]
-    probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+    probs = _probabilities(scores, attention_mask, sk)
     # An all-zero value row gets the quantizer's placeholder scale 1; folded into P it would swamp the row's
     # real entries (P~ is quantized per row) and zero the output. Its codes are 0, so its exact scale is 0.
     s_v = torch.where(vq.q.abs().amax(-1, keepdim=True) > 0, vq.scale, torch.zeros_like(vq.scale))
@@ -124,6 +106,16 @@ def spike_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
         out = acc.float() * pq.scale
     out = out.to(query.dtype).transpose(1, 2).contiguous()
     return out, probs.to(query.dtype)
+
+
+def _probabilities(scores: torch.Tensor, attention_mask: torch.Tensor | None, sk: int) -> torch.Tensor:
+    """Masked float32 softmax over the keys (the one float step of spiking attention, both backends)."""
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask[..., :sk]
+    return torch.softmax(scores, dim=-1, dtype=torch.float32)
 
 
 def _uniform_t(spec: SpikeAttentionSpec, qmask: torch.Tensor | None, kmask: torch.Tensor | None) -> int | None:
@@ -163,10 +155,9 @@ def _int_product(codes: torch.Tensor, t: torch.Tensor, t_max: int, coder: Coder,
         return int_matmul(codes.reshape(b, hkv, rows, x), other)
     planes = [p.reshape(b, hkv, rows, x) for p in coder.planes(codes, t, t_max)]
     parts = int_matmul(torch.cat(planes, dim=-2), other).unflatten(-2, (t_max, rows))  # [B, Hkv, T, rows, Y]
-    horner = coder.coding == "tc-lif"
     acc = parts[:, :, 0].clone()
     for i in range(1, t_max):
-        acc = acc.mul_(2).add_(parts[:, :, i]) if horner else acc.add_(parts[:, :, i])
+        acc = coder.combine_(acc, parts[:, :, i])
     return acc
 
 
@@ -206,12 +197,7 @@ def _int_attention(spec: SpikeAttentionSpec, coder: Coder, rows: QuantSpec, quer
     scores = (acc.float().view(b, hkv, g, sq, sk) * qq.scale.view(b, hkv, g, sq, 1)) \
         * kq.scale.transpose(-1, -2).unsqueeze(2) * scaling
     scores = scores.view(b, h, sq, sk)
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + attention_mask[..., :sk]
-    probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+    probs = _probabilities(scores, attention_mask, sk)
     # See the float path: an all-zero value row has codes 0, so its exact scale is 0.
     s_v = torch.where(vq.q.abs().amax(-1, keepdim=True) > 0, vq.scale, torch.zeros_like(vq.scale))
     pt = (probs.view(b, hkv, g, sq, sk) * s_v.transpose(-1, -2).unsqueeze(2)).view(b, h, sq, sk)

@@ -25,7 +25,7 @@ outputs, bit for bit; all equal fakequant up to float rounding of the scales.
 """
 from __future__ import annotations
 
-import numbers
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -38,81 +38,85 @@ from ..quant import QuantSpec, Quantized, quantize, quantize_int8
 from ..quant.quantizer import INT8_QMAX
 from .modality import current_vision_mask
 from .spike_matmul import _CAT_BYTES, INT_BOUND, exact_dtype, int_mm, int_mm_available, scratch, spike_matmul
-from .stats import LayerStats
+from .spec import MODES, SpikeLinearSpec, spec_kwargs
+from .stats import LayerStats, RecordsStats
 
-MODES = ("faithful", "fused", "fakequant")
 BACKENDS = ("auto", "int", "float")
-REGIONS = ("vision", "lm")
 
 
-class SpikeLinear(nn.Module):
-    """Spike-driven linear layer; build it with :meth:`from_linear` (or :func:`spikemllm.convert`)."""
+class SpikeLinear(RecordsStats, nn.Module):
+    """Spike-driven linear layer: ``SpikeLinear(in_features, out_features, spec)`` with a frozen
+    :class:`~spikemllm.nn.spec.SpikeLinearSpec`; build it with :meth:`from_linear` (or :func:`spikemllm.convert`).
+
+    ``spec`` holds every setting; rebuild a layer with other settings as
+    ``SpikeLinear(m.in_features, m.out_features, dataclasses.replace(m.spec, ...))`` (:meth:`respec` does it and
+    keeps the weights). The keyword arguments of the spec (``coder=``, ``t_text=``, ...) are still accepted in
+    place of ``spec`` (the compatibility path).
+    """
 
     _backend = "auto"  # class defaults: modules pickled before the integer engine still load and run
     _plan_cache: dict[str, Any] = {}
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, coder: str = "tc-lif",
-                 t_text: int = 3, t_vision: int | None = None, region: str = "lm", signed: bool = True,
-                 weight_spec: QuantSpec | None = None, act_clip: float = 1.0, mode: str = "fused",
-                 input_transform: nn.Module | None = None, act_group_size: int | None = None) -> None:
+    def __init__(self, in_features: int, out_features: int, spec: SpikeLinearSpec | bool | None = None, *,
+                 bias: bool = True, input_transform: nn.Module | None = None, **legacy: Any) -> None:
         super().__init__()
+        if isinstance(spec, bool):  # the old positional ``bias``
+            bias, spec = spec, None
+        if spec is None:
+            spec = spec_kwargs(legacy)
+        elif legacy:
+            raise TypeError(f"SpikeLinear takes a spec or its keyword arguments, not both (got {sorted(legacy)})")
         if not isinstance(in_features, int) or in_features < 1 or not isinstance(out_features, int) or out_features < 1:
             raise ValueError(f"in_features/out_features must be positive integers; got {in_features}, {out_features}")
-        if region not in REGIONS:
-            raise ValueError(f"region={region!r} is unknown; allowed values: {', '.join(REGIONS)}")
-        t_vision = t_text if t_vision is None else t_vision
-        for name, v in (("t_text", t_text), ("t_vision", t_vision)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name}={v!r} is out of range; allowed values: integers >= 1")
         self.in_features, self.out_features = in_features, out_features
-        self.t_text, self.t_vision, self.region = int(t_text), int(t_vision), region
-        self.coder = make_coder(coder, timesteps=max(self.t_text, self.t_vision), signed=signed)
-        make_coder(coder, timesteps=min(self.t_text, self.t_vision), signed=signed)  # validates the smaller T
-        self.weight_spec = weight_spec or QuantSpec(bits=4, symmetric=True, granularity="per-channel")
-        if not self.weight_spec.symmetric:
-            raise ValueError("weight_spec.symmetric=False is not supported; allowed values: True (integer weights)")
-        if self.weight_spec.bits > 8:  # qweight is int8: wider codes would wrap around silently
-            raise ValueError(f"weight_spec.bits={self.weight_spec.bits} is out of range; allowed values: 2..8 "
-                             "(weights are stored as int8)")
-        self.act_spec = QuantSpec(bits=max(2, self.coder.bits), symmetric=signed, granularity="per-token",
-                                  clip_ratio=act_clip)
-        self.mode = mode
+        groups = spec.weight_groups(in_features)
+        self._spec = spec
+        self.coder = make_coder(spec.coder, timesteps=spec.t_max, signed=spec.signed)
+        self.act_spec = spec.act_spec(self.coder.bits)
         self.input_transform = input_transform
-        groups = in_features // self.weight_spec.group_size if self.weight_spec.granularity == "per-group" else 1
-        if self.weight_spec.granularity == "per-group" and in_features % self.weight_spec.group_size:
-            raise ValueError(f"group_size={self.weight_spec.group_size} does not divide in_features={in_features}; "
-                             f"allowed values: a divisor of {in_features}")
-        if act_group_size is not None:
-            if isinstance(act_group_size, bool) or not isinstance(act_group_size, int) or act_group_size < 1 \
-                    or in_features % act_group_size:
-                raise ValueError(f"act_group_size={act_group_size!r} does not divide in_features={in_features}; "
-                                 f"allowed values: None or a divisor of {in_features}")
-            if groups > 1 and act_group_size != self.weight_spec.group_size:
-                raise ValueError(f"act_group_size={act_group_size} differs from the weight group_size="
-                                 f"{self.weight_spec.group_size}; allowed values: None or {self.weight_spec.group_size}")
-        self.act_group_size = act_group_size
         # Integer partial sums run over this many inputs: the activation or weight group, else the whole row.
-        self._part = act_group_size or (self.weight_spec.group_size if groups > 1 else in_features)
+        self._part = spec.act_group_size or (spec.weight_spec.group_size if groups > 1 else in_features)
         self.register_buffer("qweight", torch.zeros(out_features, in_features, dtype=torch.int8))
         self.register_buffer("wscale", torch.ones(out_features, groups, dtype=torch.float32))
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
         self._cache: dict[str, Any] = {}  # float weights: only for a layer on the float backend
         self._plan_cache: dict[str, Any] = {}
         self.backend = "auto"
-        self._stats = None
-        self._stats_name = ""
+
+    # --- the spec ----------------------------------------------------------------------------------------
+    @property
+    def spec(self) -> SpikeLinearSpec:
+        return self._spec
+
+    def respec(self, spec: SpikeLinearSpec) -> "SpikeLinear":
+        """A new layer with ``spec`` and this layer's weights, bias, transform and backend (self is unchanged)."""
+        new = type(self)(self.in_features, self.out_features, spec, bias=self.bias is not None,
+                         input_transform=self.input_transform)
+        new.to(self.qweight.device)
+        new.load_state_dict(self.state_dict())
+        new.backend = self.backend
+        return new
+
+    # read-only views of the spec, under the names the layer always had
+    t_text = property(lambda self: self._spec.t_text, doc="timesteps of text tokens")
+    t_vision = property(lambda self: self._spec.t_vision, doc="timesteps of vision tokens")
+    region = property(lambda self: self._spec.region, doc="'vision' or 'lm' (see SpikeLinearSpec)")
+    weight_spec = property(lambda self: self._spec.weight_spec, doc="the integer weights' QuantSpec")
+    act_group_size = property(lambda self: self._spec.act_group_size, doc="activation group size or None")
 
     # --- construction ----------------------------------------------------------------------------------
     @classmethod
-    def from_linear(cls, linear: nn.Linear, *, weight: Quantized | None = None, bias: torch.Tensor | None = None,
-                    quantize_weight: bool = True, **kwargs: Any) -> "SpikeLinear":
+    def from_linear(cls, linear: nn.Linear, spec: SpikeLinearSpec | None = None, *, weight: Quantized | None = None,
+                    bias: torch.Tensor | None = None, quantize_weight: bool = True,
+                    input_transform: nn.Module | None = None, **kwargs: Any) -> "SpikeLinear":
         """Quantize ``linear``'s weight (RTN with ``weight_spec``) unless a method already did (``weight``).
 
         ``bias`` overrides ``linear.bias`` (e.g. read from an offload map). A layer whose weight sits on the meta
         device (offloaded by accelerate) becomes a CPU SpikeLinear: its integer weights are small enough to keep.
         ``quantize_weight=False`` builds the layer with zero weights (its state is loaded afterwards).
         """
-        m = cls(linear.in_features, linear.out_features, linear.bias is not None, **kwargs)
+        m = cls(linear.in_features, linear.out_features, spec, bias=linear.bias is not None,
+                input_transform=input_transform, **kwargs)
         dev = linear.weight.device
         dev = torch.device("cpu") if dev.type == "meta" else dev
         if not quantize_weight:
@@ -140,13 +144,13 @@ class SpikeLinear(nn.Module):
     # --- properties ------------------------------------------------------------------------------------
     @property
     def mode(self) -> str:
-        return self._mode
+        return self._spec.mode
 
     @mode.setter
     def mode(self, value: str) -> None:
         if value not in MODES:
-            raise ValueError(f"mode={value!r} is unknown; allowed values: {', '.join(MODES)}")
-        self._mode = value
+            raise ConfigError(f"mode={value!r} is unknown; allowed values: {', '.join(MODES)}")
+        self._spec = replace(self._spec, mode=value)
 
     @property
     def timesteps(self) -> int:
@@ -311,10 +315,9 @@ class SpikeLinear(nn.Module):
             parts = list(p.view(t_max, n, -1).unbind(0) if g == 1 else p.view(g, t_max, n, -1).unbind(1))
         else:
             parts = (products(s) for s in planes)
-        horner = self.coder.coding == "tc-lif"
         acc = None
         for part in parts:
-            acc = part.clone() if acc is None else (acc.mul_(2).add_(part) if horner else acc.add_(part))
+            acc = part.clone() if acc is None else self.coder.combine_(acc, part)
         return acc
 
     def _group_rowsum(self, zero: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -364,13 +367,7 @@ class SpikeLinear(nn.Module):
             vis = mask.reshape(-1).to(q.device) if mask is not None and mask.numel() == n else \
                 torch.zeros(n, dtype=torch.bool, device=q.device)
         t_tok = t if isinstance(t, torch.Tensor) else torch.full((n,), t, dtype=torch.int64, device=q.device)
-        a = q.abs().to(torch.int32)  # [N, K]
-        if self.coder.coding == "tc-lif":  # spikes at step t: bit (t_max - 1 - t) of |q|
-            shifts = torch.arange(t_max - 1, -1, -1, device=q.device, dtype=torch.int32).view(-1, 1, 1)
-            per_step = torch.bitwise_and(torch.bitwise_right_shift(a.unsqueeze(0), shifts), 1).sum(-1)  # [T, N]
-        else:  # rate coding: |q| spikes in the first steps of the token's window (which starts at t_max - T_i)
-            local = torch.arange(t_max, device=q.device).view(-1, 1) - (t_max - t_tok).view(1, -1)  # [T, N]
-            per_step = (a.unsqueeze(0) > local.unsqueeze(-1)).sum(-1) * (local >= 0)
+        per_step = self.coder.spikes_per_step(q.abs().to(torch.int32), t_tok, t_max)  # [T, N]
         ls: LayerStats = self._stats.layer(self._stats_name, in_features=self.in_features,
                                            out_features=self.out_features, weight_bits=self.weight_spec.bits,
                                            coder=self.coder.coding)
@@ -387,29 +384,26 @@ class SpikeLinear(nn.Module):
                 + (f" ({why})" if why else ""))
 
 
+def _set_everywhere(model: nn.Module, field: str, value: str, allowed: tuple[str, ...]) -> nn.Module:
+    """Set ``field`` (``mode`` or ``backend``) on every SpikeLinear and replace it in every attention spec."""
+    if value not in allowed:
+        raise ConfigError(f"{field}={value!r} is unknown; allowed values: {', '.join(allowed)}")
+    for m in model.modules():
+        if isinstance(m, SpikeLinear):
+            setattr(m, field, value)
+        spec = getattr(m, "_spike_attn", None)
+        if spec is not None:
+            m._spike_attn = replace(spec, **{field: value})
+    return model
+
+
 def set_backend(model: nn.Module, backend: str) -> nn.Module:
     """Set the backend of every SpikeLinear and spiking attention in ``model``: ``auto`` (the default: integer
     kernels wherever they are exact), ``int`` (raise where they cannot run) or ``float`` (integer-valued float
     matmuls, the reference). For tests and benchmarks: every backend computes the same outputs, bit for bit."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend={backend!r} is unknown; allowed values: {', '.join(BACKENDS)}")
-    for m in model.modules():
-        if isinstance(m, SpikeLinear):
-            m.backend = backend
-        spec = getattr(m, "_spike_attn", None)
-        if spec is not None:
-            spec.backend = backend
-    return model
+    return _set_everywhere(model, "backend", backend, BACKENDS)
 
 
 def set_mode(model: nn.Module, mode: str) -> nn.Module:
     """Switch every SpikeLinear (and spiking attention) in ``model`` to ``faithful``, ``fused`` or ``fakequant``."""
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is unknown; allowed values: {', '.join(MODES)}")
-    for m in model.modules():
-        if isinstance(m, SpikeLinear):
-            m.mode = mode
-        spec = getattr(m, "_spike_attn", None)
-        if spec is not None:
-            spec.mode = mode
-    return model
+    return _set_everywhere(model, "mode", mode, MODES)

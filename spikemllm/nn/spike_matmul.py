@@ -2,7 +2,7 @@
 
 Shared by :class:`~spikemllm.nn.SpikeLinear` (``B`` = integer weights) and spiking attention (``B`` = integer
 keys or values). ``faithful`` runs the ``T`` steps: each step's spikes gate rows of ``B`` and the steps are
-combined with the coder's time weights (Horner ``acc = 2*acc + S_t B`` for TC-LIF, a plain sum for IF).
+combined by the coder (:meth:`~spikemllm.coding.Coder.combine_`: Horner ``acc = 2*acc + S_t B`` for TC-LIF, a plain sum for IF).
 Otherwise the codes are used once (one matmul). Both are exact integer arithmetic in the given float dtype while
 the partial sums stay below the dtype's exact-integer bound (``2**24`` for float32), so they agree bit for bit.
 """
@@ -30,7 +30,6 @@ def spike_matmul(q: torch.Tensor, t: torch.Tensor | int, t_max: int, coder: Code
     """``q @ b`` computed from ``q``'s spike trains (faithful) or its codes; ``q``, ``b`` integer-valued floats."""
     if not faithful:
         return q @ b
-    horner = coder.coding == "tc-lif"
     planes = coder.planes(q, t, t_max)
     if q.dim() == 2 and b.dim() == 2 and t_max * q.shape[0] * b.shape[1] * q.element_size() <= _CAT_BYTES:
         # Same products as step-by-step, as one matmul over the stacked planes (better cache use).
@@ -39,7 +38,7 @@ def spike_matmul(q: torch.Tensor, t: torch.Tensor | int, t_max: int, coder: Code
         parts = (s @ b for s in planes)
     acc = None
     for part in parts:
-        acc = part.clone() if acc is None else (acc.mul_(2).add_(part) if horner else acc.add_(part))
+        acc = part.clone() if acc is None else coder.combine_(acc, part)
     return acc
 
 
@@ -124,7 +123,6 @@ def spike_matmul_int(q: torch.Tensor, t: torch.Tensor | int, t_max: int, coder: 
     """
     if not faithful:
         return int_matmul(q, b)
-    horner = coder.coding == "tc-lif"
     planes = coder.planes(q, t, t_max)
     if q.dim() == 2 and b.dim() == 2 and t_max * q.shape[0] * b.shape[1] * 4 <= _CAT_BYTES:
         parts = int_mm(torch.cat(list(planes)), b).view(t_max, q.shape[0], b.shape[1])
@@ -132,5 +130,5 @@ def spike_matmul_int(q: torch.Tensor, t: torch.Tensor | int, t_max: int, coder: 
         parts = (int_matmul(s, b) for s in planes)
     acc = None
     for part in parts:
-        acc = part.clone() if acc is None else (acc.mul_(2).add_(part) if horner else acc.add_(part))
+        acc = part.clone() if acc is None else coder.combine_(acc, part)
     return acc

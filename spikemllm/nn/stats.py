@@ -152,23 +152,34 @@ class RunStats:
         return rows
 
 
+class RecordsStats:
+    """Mixin of the layers that count their spikes (:class:`~spikemllm.nn.SpikeLinear`): :func:`collect_stats`
+    finds them by this type, so this module needs no import of the layers, and attaches a :class:`RunStats`
+    through :meth:`attach_stats`; the layer records into ``self._stats`` while one is attached."""
+
+    _stats: "RunStats | None" = None
+    _stats_name: str = ""
+
+    def attach_stats(self, stats: "RunStats | None", name: str = "") -> None:
+        """Record into ``stats`` under ``name`` from now on (None: stop recording)."""
+        self._stats = stats
+        self._stats_name = name or type(self).__name__
+
+
 @contextlib.contextmanager
 def collect_stats(model: nn.Module) -> Iterator[RunStats]:
-    """Collect statistics of every SpikeLinear in ``model`` during the block::
+    """Collect statistics of every spiking layer in ``model`` during the block::
 
         with spikemllm.collect_stats(model) as stats:
             model(**inputs)
-        print(stats.totals().firing_rate)
+        stats.totals().firing_rate
     """
-    from .spike_linear import SpikeLinear  # local: spike_linear imports this module
-
     stats = RunStats()
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, SpikeLinear)]
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, RecordsStats)]
     for n, m in layers:
-        m._stats = stats
-        m._stats_name = n or m.__class__.__name__
+        m.attach_stats(stats, n)
     try:
         yield stats
     finally:
         for _, m in layers:
-            m._stats = None
+            m.attach_stats(None)

@@ -10,8 +10,8 @@ Granularities, for a tensor whose last dimension is the reduction (input-feature
 * ``per-group``: rows split into groups of ``group_size`` consecutive features, one scale per group.
 
 ``quantize(x, spec)`` returns integer-valued codes (float dtype, exact), the scale and the zero point, so that
-``dequantize(q, scale, zero) = (q - zero) * scale``. The integer range comes from :func:`spikemllm.levels.level_spec`
-and rounding from :func:`spikemllm.quant.rounding.round_half_away`.
+``dequantize(q, scale, zero) = (q - zero) * scale``. The integer range comes from :func:`int_range` (coders build
+their levels on it, so quantization stays below coding) and rounding from :func:`spikemllm.quant.rounding.round_half_away`.
 """
 from __future__ import annotations
 
@@ -20,10 +20,18 @@ from typing import Any
 
 import torch
 
-from ..levels import level_spec
 from .rounding import check_finite, round_half_away, units_dtype
 
 GRANULARITIES = ("per-tensor", "per-token", "per-channel", "per-group")
+
+
+def int_range(bits: int, signed: bool = True) -> tuple[int, int]:
+    """``(qmin, qmax)`` of ``bits``-bit codes: symmetric ``-(2**(b-1)-1)..2**(b-1)-1`` or unsigned ``0..2**b-1``."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 2 or bits > 16:
+        raise ValueError(f"bits={bits!r} is out of range; allowed values: integers 2..16")
+    if signed:
+        return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
+    return 0, 2 ** bits - 1
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class QuantSpec:
     clip_ratio: float = 1.0
 
     def __post_init__(self) -> None:
-        level_spec("if", bits=self.bits, signed=self.symmetric)  # validates bits
+        int_range(self.bits, self.symmetric)  # validates bits
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"granularity={self.granularity!r} is unknown; allowed values: {', '.join(GRANULARITIES)}")
         if self.granularity == "per-group" and (not isinstance(self.group_size, int) or self.group_size < 1):
@@ -47,11 +55,11 @@ class QuantSpec:
 
     @property
     def qmin(self) -> int:
-        return level_spec("if", bits=self.bits, signed=self.symmetric).qmin
+        return int_range(self.bits, self.symmetric)[0]
 
     @property
     def qmax(self) -> int:
-        return level_spec("if", bits=self.bits, signed=self.symmetric).qmax
+        return int_range(self.bits, self.symmetric)[1]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,4 +1,8 @@
-"""``convert(model, config)``: quantize with the config's methods, then swap Linear layers for SpikeLinear."""
+"""``convert(model, config)``: quantize with the config's methods, then swap Linear layers for SpikeLinear.
+
+    SpikeConfig --describe()--> ModelMap --select_targets--> targets --methods--> integer weights
+      --layer_spec(config, map, name)--> SpikeLinearSpec --> SpikeLinear(in, out, spec); model.spikemllm = state
+"""
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -8,21 +12,18 @@ from tqdm.auto import tqdm
 
 from ..calibrate.offload import read_param
 from ..config import SpikeConfig
+from ..errors import ConfigError
+from ..logs import get_logger
 from ..methods import QuantContext, apply_methods
 from ..models.base import ModelMap, describe
-from ..nn.spike_attention import SpikeAttentionSpec, register_spike_attention
+from ..nn.spike_attention import register_spike_attention
 from ..nn.spike_linear import SpikeLinear
-from ..quant import QuantSpec
 from .hook import ModalityHook
 from .select import select_targets
+from .specs import attention_spec, layer_spec
+from .state import SpikeState, converted_config
 
-
-def _region_and_t(mm: ModelMap, config: SpikeConfig, name: str) -> tuple[str, dict[str, int]]:
-    region = mm.region_of(name)
-    kind_idx = mm.layer_of(name)
-    t = config.timesteps_for(*kind_idx) if kind_idx else config.timesteps_for(None, None)
-    # The vision tower and the projector only ever see vision tokens.
-    return ("vision" if region in ("vision", "projector") else "lm"), t
+_log = get_logger(__name__)
 
 
 def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
@@ -35,24 +36,19 @@ def _check_fits(mm: ModelMap, config: SpikeConfig) -> None:
         kind, idx = key.split(".")
         n = mm.num_layers(kind)
         if n == 0:
-            raise ValueError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has no {kind} "
-                             f"layers; allowed keys: lm.0 .. lm.{max(mm.num_layers('lm') - 1, 0)}")
+            raise ConfigError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has no {kind} "
+                              f"layers; allowed keys: lm.0 .. lm.{max(mm.num_layers('lm') - 1, 0)}")
         if int(idx) >= n:
-            raise ValueError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has {n} {kind} "
-                             f"layers; allowed keys: {kind}.0 .. {kind}.{max(n - 1, 0)}")
+            raise ConfigError(f"SpikeConfig.layer_timesteps has {key!r} but this {mm.family} model has {n} {kind} "
+                              f"layers; allowed keys: {kind}.0 .. {kind}.{max(n - 1, 0)}")
 
 
 def spikify_attention(mm: ModelMap, config: SpikeConfig) -> int:
     """Tag every attention module with its spiking settings and switch the model to spiking attention."""
     name_ = register_spike_attention()
     count = 0
-    for name, mod in mm.model.named_modules():
-        cls = type(mod).__name__
-        if not cls.endswith("Attention") or mm.region_of(name) is None:
-            continue
-        region, t = _region_and_t(mm, config, name)
-        mod._spike_attn = SpikeAttentionSpec(coder=config.coder, t_text=t["text"], t_vision=t["vision"],
-                                             region=region, mode=config.mode)
+    for name in mm.attention_modules():  # the adapter's block layouts say where attention is
+        mm.model.get_submodule(name)._spike_attn = attention_spec(config, mm, name)
         count += 1
     for mod in mm.model.modules():
         cfg = getattr(mod, "config", None)
@@ -73,29 +69,24 @@ def convert(model: nn.Module, config: SpikeConfig | None = None, calib: Iterable
         quantize_weights: False builds the structure only (used by :func:`spikemllm.load`).
     """
     config = config or SpikeConfig()
-    if getattr(model, "spike_config", None) is not None:
-        raise ValueError("this model is already converted; convert a fresh float model")
+    if converted_config(model) is not None:
+        raise ConfigError("this model is already converted; convert a fresh float model")
     mm = describe(model)
     _check_fits(mm, config)
     targets = select_targets(mm, config)
     ctx = QuantContext(model=model, model_map=mm, config=config, targets=targets,
                        calib=list(calib) if calib is not None else None,
-                       log=(lambda s: tqdm.write(s)) if progress else (lambda s: None), progress=progress)
+                       log=_log.info if progress else _log.debug, progress=progress)
     if quantize_weights:
         apply_methods(ctx)
-    wspec = QuantSpec(bits=config.weight_bits, symmetric=True, granularity=config.weight_granularity,
-                      group_size=config.group_size)
     for name, lin in tqdm(list(targets.items()), desc="spikify", unit="layer", disable=not progress):
-        region, t = _region_and_t(mm, config, name)
         # read_param: a layer offloaded by accelerate keeps its weights in the offload map, not on the module
         bias = read_param(lin, "bias") if lin.bias is not None and quantize_weights else None
-        new = SpikeLinear.from_linear(
-            lin, weight=ctx.weights.get(name), bias=bias, quantize_weight=quantize_weights, coder=config.coder,
-            t_text=t["text"], t_vision=t["vision"], region=region, signed=config.signed, weight_spec=wspec,
-            act_clip=config.act_clip, act_group_size=config.act_group_size, mode=config.mode, input_transform=ctx.input_transforms.get(name))
+        new = SpikeLinear.from_linear(lin, layer_spec(config, mm, name), weight=ctx.weights.get(name), bias=bias,
+                                      quantize_weight=quantize_weights,
+                                      input_transform=ctx.input_transforms.get(name))
         _set_module(model, name, new)
     if config.attention == "spike":
         spikify_attention(mm, config)
-    model.spike_config = config
-    model._spikemllm_hook = ModalityHook(model, mm)
+    SpikeState(config=config, model_map=mm, hook=ModalityHook(model, mm)).attach(model)
     return model

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from ..errors import PathNotFound
+
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 
@@ -19,7 +21,7 @@ def load_bundled(path: str | Path | None = None, attn_implementation: str = "eag
 
     folder = Path(path) if path is not None else BUNDLED_DIR
     if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
-        raise FileNotFoundError(
+        raise PathNotFound(
             f"no bundled model in {folder} (model.safetensors and tokenizer.json expected). Reinstall "
             f"spikemllm, or train it with: python scripts/train_tiny_vlm.py"
         )
@@ -38,8 +40,8 @@ def load_model(name_or_dir: str | Path, attn_implementation: str = "eager") -> t
 
     folder = Path(name_or_dir)
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder} is not a model folder (no config.json); pass 'bundled' or a folder "
-                                f"written by save_pretrained")
+        raise PathNotFound(f"{folder} is not a model folder (no config.json); pass 'bundled' or a folder "
+                           f"written by save_pretrained")
     model = AutoModelForImageTextToText.from_pretrained(folder, attn_implementation=attn_implementation)
     model.eval()
     return model, AutoProcessor.from_pretrained(folder)

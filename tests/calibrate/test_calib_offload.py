@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikemllm.calibrate import collect_stats, default_calibration, is_offloaded, read_param, transform_hooks, write_param
+from spikemllm.calibrate import calibration_stats, default_calibration, is_offloaded, read_param, transform_hooks, write_param
 from spikemllm.calibrate.offload import offload_blocks_to_disk
 from spikemllm.config import SpikeConfig
 from spikemllm.methods import QuantContext, get_method
@@ -24,8 +24,9 @@ def _ctx(model, inputs, methods, group=False):
     mm = describe(model)
     targets = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear) and n != "lm_head"}
     cfg = SpikeConfig(method=methods, weight_granularity="per-group" if group else "per-channel", group_size=32,
-                      method_options={"gptq": {"progress": False, "act_order": group},
-                                      "smoothquant": {"progress": False}})
+                      method_options={k: v for k, v in {"gptq": {"progress": False, "act_order": group},
+                                                        "smoothquant": {"progress": False}}.items()
+                                      if k in ([methods] if isinstance(methods, str) else methods)})
     return QuantContext(model=model, model_map=mm, config=cfg, targets=targets,
                         calib=default_calibration(mm, n=3, example=inputs, seed=1), log=lambda s: None)
 
@@ -41,9 +42,9 @@ def _pair(family, tmp_path):
 @pytest.mark.parametrize("family", ["qwen2", "qwen2_vl"])
 def test_statistics_equal(family, tmp_path):
     ram, disk, inputs = _pair(family, tmp_path)
-    a = collect_stats(_ctx(ram, inputs, "rtn"), [n for n, m in ram.named_modules() if isinstance(m, nn.Linear)
+    a = calibration_stats(_ctx(ram, inputs, "rtn"), [n for n, m in ram.named_modules() if isinstance(m, nn.Linear)
                                                  and n != "lm_head"], ("absmax", "hessian"))
-    b = collect_stats(_ctx(disk, inputs, "rtn"), list(a), ("absmax", "hessian"))
+    b = calibration_stats(_ctx(disk, inputs, "rtn"), list(a), ("absmax", "hessian"))
     assert set(a) == set(b) and len(a) > 10
     for n in a:
         assert torch.equal(a[n].absmax, b[n].absmax) and torch.equal(a[n].xtx, b[n].xtx), n

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikemllm.calibrate import (StatsHooks, calibration_batches, collect_stats, default_calibration, run_blockwise,
+from spikemllm.calibrate import (StatsHooks, calibration_batches, calibration_stats, default_calibration, run_blockwise,
                                  write_param)
 from spikemllm.config import SpikeConfig
 from spikemllm.methods import QuantContext
@@ -27,7 +27,7 @@ def test_blockwise_statistics_equal_full_forward(family):
     model, inputs = tiny_model(family)
     calib = default_calibration(describe(model), n=2, example=inputs)
     ctx, _ = _ctx(model, calib)
-    got = collect_stats(ctx, list(ctx.targets), ("absmax", "hessian"))
+    got = calibration_stats(ctx, list(ctx.targets), ("absmax", "hessian"))
     with StatsHooks(ctx.targets, ("absmax", "hessian")) as ref:
         for b in calib:
             ref.token_mask = b["attention_mask"].bool()
@@ -60,7 +60,7 @@ def test_groups_come_in_data_flow_order_and_edits_propagate():
             seen_lm0.update(g.stats)
         return False
 
-    before = collect_stats(ctx, names, ("absmax",))
+    before = calibration_stats(ctx, names, ("absmax",))
     run_blockwise(ctx, names, ("absmax",), on_group, progress=False)
     assert labels == ["vision.0", "vision.1", "before-lm", "lm.0", "lm.1"]
     q = "model.language_model.layers.0.self_attn.q_proj"
@@ -74,7 +74,7 @@ def test_padding_tokens_are_skipped():
     mask[0, -5:] = 0
     padded = {"input_ids": ids, "attention_mask": mask}
     ctx, _ = _ctx(model, [padded])
-    st = collect_stats(ctx, ["model.layers.0.mlp.down_proj"], ("absmax",))
+    st = calibration_stats(ctx, ["model.layers.0.mlp.down_proj"], ("absmax",))
     assert st["model.layers.0.mlp.down_proj"].tokens == int(mask.sum())
 
 
@@ -82,7 +82,7 @@ def test_layers_that_never_run_are_reported():
     model, inputs = tiny_model("bert")
     ctx, logs = _ctx(model, [inputs])
     ctx.model.pooler = nn.Identity()                      # pooler.dense still a target, but never runs
-    st = collect_stats(ctx, list(ctx.targets), ("absmax",))
+    st = calibration_stats(ctx, list(ctx.targets), ("absmax",))
     assert "pooler.dense" not in st and any("pooler.dense" in s for s in logs)
 
 
@@ -110,9 +110,9 @@ def test_unknown_targets_and_statistics_are_refused():
     model, inputs = tiny_model("qwen2")
     ctx, _ = _ctx(model, [inputs])
     with pytest.raises(ValueError, match="not targets"):
-        collect_stats(ctx, ["model.nope"])
+        calibration_stats(ctx, ["model.nope"])
     with pytest.raises(ValueError, match="allowed: absmax, hessian"):
-        collect_stats(ctx, ["lm_head"], ("variance",))
+        calibration_stats(ctx, ["lm_head"], ("variance",))
 
 
 def test_layers_skipped_inside_a_block_fall_back():

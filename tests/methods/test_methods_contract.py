@@ -25,7 +25,7 @@ def _out(model, inputs):
 def test_spiking_equals_fakequant(family, timesteps, methods):
     model, inputs = tiny_model(family)
     calib = default_calibration(describe(model), n=2, example=inputs)
-    cfg = SpikeConfig(method=methods, timesteps=timesteps, method_options=QUIET, weight_granularity="per-group",
+    cfg = SpikeConfig(method=methods, timesteps=timesteps, method_options={k: v for k, v in QUIET.items() if k in methods}, weight_granularity="per-group",
                       group_size=32)
     convert(model, cfg, calib=calib, progress=False)
     set_mode(model, "fused")

@@ -25,7 +25,7 @@ def _ctx(family: str, methods: list[str], seed: int = 0):
     model, inputs = tiny_model(family, seed=seed)
     mm = describe(model)
     targets = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear) and n != mm.lm_head}
-    opts = {m: {"progress": False} for m in ("smoothquant", "gptq")}
+    opts = {m: {"progress": False} for m in ("smoothquant", "gptq") if m in methods}
     logs: list[str] = []
     ctx = QuantContext(model=model, model_map=mm, config=SpikeConfig(method=methods, method_options=opts),
                        targets=targets, calib=default_calibration(mm, n=2, example=inputs), log=logs.append)

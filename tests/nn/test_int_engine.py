@@ -3,6 +3,8 @@ whole models of every family; layers fall back to the float path only where int8
 float copy of the integer weights stays resident; the int8 quantizer returns the float quantizer's codes."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -237,7 +239,7 @@ def test_attention_int_backend_refuses_codes_beyond_int8():
     q = torch.randn(1, 2, 3, 4)
     with pytest.raises(ConfigError, match="backend"):
         spike_attention(mod, q, q, q, None)
-    mod._spike_attn.backend = "auto"  # falls back to the float path
+    mod._spike_attn = dataclasses.replace(mod._spike_attn, backend="auto")  # falls back to the float path (specs are frozen)
     assert spike_attention(mod, q, q, q, None)[0].shape == (1, 3, 2, 4)
 
 

@@ -12,6 +12,8 @@ given the *same* input, returns fakequant's result to float rounding (and faithf
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -94,11 +96,11 @@ def test_layer_local_fakequant_is_float_rounding_only(family, coder, attention_s
         spec = module._spike_attn
         res = {}
         for mode in ("fused", "faithful", "fakequant"):
-            old, spec.mode = spec.mode, mode
+            module._spike_attn = dataclasses.replace(spec, mode=mode)  # specs are frozen
             try:
                 res[mode] = orig(module, q, k, v, mask, **kw)[0]
             finally:
-                spec.mode = old
+                module._spike_attn = spec
         assert torch.equal(res["fused"], res["faithful"])
         torch.testing.assert_close(res["fused"], res["fakequant"], rtol=1e-5,
                                    atol=1e-5 * float(res["fakequant"].abs().max()))

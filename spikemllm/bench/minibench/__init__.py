@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from ...errors import ConfigError
 from ..example import BENCHMARKS, Example
 from . import docvqa_like, mme_like, ocrbench_like, scienceqa_like, textvqa_like
 
@@ -38,11 +39,11 @@ def build(split: str = "test", n_per_task: int = DEMO_N_PER_TASK, seed: int = 0,
         tasks: subset of the five benchmark names, default all.
     """
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; use one of {sorted(SPLITS)}")
+        raise ConfigError(f"unknown split {split!r}; use one of {sorted(SPLITS)}")
     tasks = tuple(tasks) if tasks is not None else BENCHMARKS
     unknown = [t for t in tasks if t not in _GENERATORS]
     if unknown:
-        raise ValueError(f"unknown mini-benchmark task(s) {unknown}; choose from {list(_GENERATORS)}")
+        raise ConfigError(f"unknown mini-benchmark task(s) {unknown}; choose from {list(_GENERATORS)}")
     out: list[Example] = []
     for task in tasks:
         rng = np.random.default_rng([seed, SPLITS[split], BENCHMARKS.index(task)])

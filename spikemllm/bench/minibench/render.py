@@ -91,8 +91,3 @@ def add_noise(img: Image.Image, rng: np.random.Generator, sigma: float) -> Image
     arr = arr + rng.normal(0.0, sigma, arr.shape)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
-
-def text_width(text: str, font) -> int:
-    """Rendered width of ``text`` in pixels."""
-    left, _, right, _ = font.getbbox(text)
-    return int(right - left)
