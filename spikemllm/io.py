@@ -170,14 +170,24 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return m.model_dump()
 
 
-def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
-    """Load a converted model saved by :func:`save`; outputs are bit-identical to the saved model's."""
+def load(path: str | os.PathLike, *, progress: bool = False, dtype: str | torch.dtype | None = None,
+         device: str | torch.device | None = None) -> nn.Module:
+    """Load a converted model saved by :func:`save`; outputs are bit-identical to the saved model's.
+
+    Lean: the model is built on the meta device and the saved tensors are put in place (no random
+    initialisation, no second copy). ``dtype`` (``"auto"``/None: as saved; ``"float32"``, ``"bfloat16"``,
+    ``"float16"`` or a torch dtype) applies to the float tensors outside the spiking layers (embeddings, norms,
+    ``lm_head``); integer weight codes stay int8 and SpikeLinear scales and biases stay float32 under any dtype.
+    ``device`` places every tensor there (default: CPU).
+    """
     import transformers
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from .spikify import convert
+    from .spikify.meta import assign, cast_state, empty_model, meta_tensors, parse_dtype
 
+    want_dtype = parse_dtype(dtype)
     p = Path(path)
     m = read_manifest(p)
     try:
@@ -198,7 +208,8 @@ def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
                               f"(model_type {getattr(hf_cfg, 'model_type', None)!r})")
     attn = m["attn_implementation"]
     attn = attn if attn in ("eager", "sdpa") else "eager"
-    model = cls._from_config(hf_cfg, attn_implementation=attn).eval()
+    extra = {"dtype": want_dtype} if want_dtype is not None else {}
+    model = empty_model(cls, hf_cfg, attn_implementation=attn, **extra)
     model.config._name_or_path = str(p)  # save() refuses to write over the folder a model came from
     convert(model, spike_cfg, progress=progress, quantize_weights=False)
     for name, spec in m["input_transforms"].items():
@@ -222,11 +233,20 @@ def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
         if src not in state:
             raise CheckpointError(f"{p / 'manifest.json'}: alias {key!r} points to {src!r}, which is not in {WEIGHTS}")
         state[key] = state[src]
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # shape mismatches: the weights do not fit the config
-        first = next((ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln), str(e).splitlines()[0])
-        raise CheckpointError(f"{p} does not fit {m['model_class']}: {first}") from None
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
+    bad = next((k for k, t in state.items() if k in shapes and tuple(t.shape) != shapes[k]), None)
+    if bad is not None:  # the weights do not fit the config
+        raise CheckpointError(f"{p} does not fit {m['model_class']}: size mismatch for {bad}: copying a param with "
+                              f"shape {tuple(state[bad].shape)} from checkpoint, the shape in current model is "
+                              f"{shapes[bad]}")
+    state = cast_state(model, state, want_dtype, device)
+    missing, unexpected = assign(model, state)
+    del state
     if missing or unexpected:
         raise CheckpointError(f"{p} does not fit {m['model_class']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    left = meta_tensors(model)
+    if left:
+        raise CheckpointError(f"{p} does not fit {m['model_class']}: no saved value for {left[:5]}")
+    if device is not None:
+        model.to(device)  # the buffers the model computes itself (rotary frequencies)
     return model
