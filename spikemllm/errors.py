@@ -32,4 +32,9 @@ class OutputError(SpikeMLLMError, ValueError):
     """An output target is unsafe to write (it overlaps an input, is not ours, or another run holds it)."""
 
 
-__all__ = ["SpikeMLLMError", "ConfigError", "CheckpointError", "DataError", "UnsupportedModel", "OutputError"]
+class InsufficientMemory(SpikeMLLMError, ValueError):
+    """A job would need more memory than is available; refused before it starts, with advice."""
+
+
+__all__ = ["SpikeMLLMError", "ConfigError", "CheckpointError", "DataError", "UnsupportedModel", "OutputError",
+           "InsufficientMemory"]

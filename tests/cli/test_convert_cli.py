@@ -46,9 +46,9 @@ def test_convert_saves_a_loadable_checkpoint_with_progress(hf_dir, tmp_path, cap
     out = tmp_path / "out"
     assert main(["convert", "--model", str(src), "--config", str(_cfg(tmp_path)), "--out", str(out)]) == 0
     cap = capsys.readouterr()
-    assert "[spikemllm] loading" in cap.out and "[spikemllm] converting (tc-lif" in cap.out
-    assert f"[spikemllm] saved {out}" in cap.out
-    assert "spikify" in cap.err and "24/24" in cap.err  # the per-layer progress bar
+    assert "[spikemllm] streaming" in cap.out and "memory estimate:" in cap.out
+    assert "[spikemllm] converting (tc-lif" in cap.out and f"[spikemllm] saved {out}" in cap.out
+    assert "convert" in cap.err and "5/5" in cap.err  # the progress bar over blocks: 2 vision, 2 LM, the rest
     loaded = spikemllm.load(out)
     assert loaded.spike_config == spikemllm.SpikeConfig(attention="spike")
     # the CLI result computes what converting in Python computes
