@@ -41,7 +41,7 @@ class TCLIFCoder(Coder):
         left = q.abs()
         sg = torch.sign(q)
         for k in range(t_max - 1, -1, -1):
-            theta = float(2 ** k)
+            theta = float(2 ** k) if q.is_floating_point() else 2 ** k  # int8 codes stay int8 (<= 64)
             b = (left >= theta).to(q.dtype)
             left = left - b * theta
             yield b * sg

@@ -11,10 +11,17 @@ Per token ``i`` with ``T_i`` timesteps (vision and text tokens may differ, see :
    one integer-valued matmul; **fakequant** mode is the ANN reference: ``F.linear(dequant(q), dequant(W))``;
 4. ``y = acc * s_i * s_w + bias``.
 
-Exactness: integer partial sums are exact in float32 while ``|acc| < 2**24``. The layer bounds
-``|acc| <= in_features * max|W_q| * q_max`` when it is built and accumulates in float64 (exact to ``2**53``)
-when that bound reaches ``2**24``. Faithful and fused then return identical float32 outputs, bit for bit; both
-equal fakequant up to float rounding of the scales.
+Backends (chosen per layer, shown in ``extra_repr``; :func:`set_backend` overrides it for tests and benchmarks):
+
+* ``int``: int8 codes times int8 weights into int32 (``torch._int_mm``), exact while the bound
+  ``|acc| <= part * max|W_q| * q_max`` stays below ``2**31``. The weights stay resident as int8 only.
+* ``float32`` / ``float64``: the same integers as integer-valued floats, exact while the bound stays below
+  ``2**24`` (float32) or ``2**53`` (float64). Used only where the integer path cannot run: codes beyond int8
+  (``q_max > 127``, e.g. TC-LIF with ``T >= 8``), a bound of ``2**31`` or more, or a device without the op.
+
+Both give the same exact integer sums; ``_finish`` turns them into float32 the same way (an exact int32 or
+float64 integer rounds to the same float32), so every backend, and faithful and fused, return identical
+outputs, bit for bit; all equal fakequant up to float rounding of the scales.
 """
 from __future__ import annotations
 
@@ -26,12 +33,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..coding import make_coder
-from ..quant import QuantSpec, Quantized, quantize
+from ..errors import ConfigError
+from ..quant import QuantSpec, Quantized, quantize, quantize_int8
+from ..quant.quantizer import INT8_QMAX
 from .modality import current_vision_mask
-from .spike_matmul import exact_dtype, spike_matmul
+from .spike_matmul import _CAT_BYTES, INT_BOUND, exact_dtype, int_mm, int_mm_available, scratch, spike_matmul
 from .stats import LayerStats, ModalityCounts
 
 MODES = ("faithful", "fused", "fakequant")
+BACKENDS = ("auto", "int", "float")
 REGIONS = ("vision", "lm")
 
 
@@ -83,7 +93,9 @@ class SpikeLinear(nn.Module):
         self.register_buffer("qweight", torch.zeros(out_features, in_features, dtype=torch.int8))
         self.register_buffer("wscale", torch.ones(out_features, groups, dtype=torch.float32))
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str, Any] = {}  # float weights: only for a layer on the float backend
+        self._plan_cache: dict[str, Any] = {}
+        self.backend = "auto"
         self._stats = None
         self._stats_name = ""
 
@@ -120,6 +132,7 @@ class SpikeLinear(nn.Module):
         if bias is not None:
             self.bias.copy_(bias.float())
         self._cache.clear()
+        self._plan_cache.clear()
 
     # --- properties ------------------------------------------------------------------------------------
     @property
@@ -136,6 +149,43 @@ class SpikeLinear(nn.Module):
     def timesteps(self) -> int:
         """Largest per-token T of this layer."""
         return self.coder.timesteps
+
+    @property
+    def backend(self) -> str:
+        """Requested backend: ``auto`` (integer kernels where exact), ``int`` (required) or ``float``."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in BACKENDS:
+            raise ConfigError(f"backend={value!r} is unknown; allowed values: {', '.join(BACKENDS)}")
+        self._backend = value
+        self._plan_cache = {}
+
+    def backend_in_use(self) -> str:
+        """``int``, ``float32`` or ``float64``: what fused and faithful run on (decided once per weight version)."""
+        return self._plan()[0]
+
+    def _plan(self) -> tuple[str, str]:
+        """(backend, why) for the current weights, device and requested backend."""
+        key = (self.qweight._version, self.qweight.data_ptr(), self.qweight.device, self._backend)
+        if self._plan_cache.get("key") != key:
+            bound = self.accumulation_bound()
+            why = ""
+            if self._backend == "float":
+                why = "requested"
+            elif self.coder.qmax > INT8_QMAX:
+                why = f"codes up to {self.coder.qmax} exceed int8"
+            elif bound >= INT_BOUND:
+                why = f"sums up to {bound} exceed int32"
+            elif not int_mm_available(self.qweight.device):
+                why = f"no int8 matmul on {self.qweight.device.type}"
+            if why and self._backend == "int":
+                raise ConfigError(f"backend='int' cannot run this layer exactly: {why}; use backend 'auto'")
+            name = "int" if not why else str(exact_dtype(bound)).replace("torch.", "")
+            self._plan_cache = {"key": key, "plan": (name, why)}
+            self._cache = {}  # a float copy of the weights is built only by the float backend
+        return self._plan_cache["plan"]
 
     def accumulation_bound(self) -> int:
         """Largest possible ``|integer partial sum|``: decides float32 or float64 accumulation."""
@@ -189,24 +239,32 @@ class SpikeLinear(nn.Module):
         t_col = t.unsqueeze(1) if isinstance(t, torch.Tensor) else t
         qmax = self.coder.qmax_for(t_col)
         n = x2.shape[0]
+        use_int = self.mode != "fakequant" and self._plan()[0] == "int"
+        quant = quantize_int8 if use_int else quantize
         if self.act_group_size:  # one scale per (token, group): quantize [N, G, group]
             qmax = qmax.unsqueeze(-1) if isinstance(qmax, torch.Tensor) else qmax
-            qz = quantize(x2.reshape(n, -1, self.act_group_size), self.act_spec, qmax=qmax)
+            qz = quant(x2.reshape(n, -1, self.act_group_size), self.act_spec, qmax=qmax)
         else:
-            qz = quantize(x2, self.act_spec, qmax=qmax)
+            qz = quant(x2, self.act_spec, qmax=qmax)
         q, scale, zero = qz.q.reshape(n, self.in_features), qz.scale, qz.zero
         if self._stats is not None:
             self._record(q, t, lead)
         if self.mode == "fakequant":
             xd = qz.dequantize().reshape(n, self.in_features)  # float32, or float64 for float64 inputs: the weight and bias follow it
             bias = None if self.bias is None else self.bias.to(xd.dtype)
-            self._weights()  # validates the cache against the current integer weights
-            wd = self._cache.setdefault("dequantized", self.dequantized_weight())
+            wd = self.dequantized_weight()  # built per call: never resident next to the integer weights
             y = F.linear(xd, wd.to(xd.dtype), bias)
+            return y.reshape(*lead, self.out_features).to(out_dtype)
+        t_max = t if isinstance(t, int) else int(t.max())  # no silent steps (e.g. the vision tower at Tv < Tt)
+        if use_int:
+            acc = self._int_products(q, t_col, t_max)
+            if zero is not None:  # W (q - z) = W q - z * rowsum(W), in int32: still exact
+                acc = acc - (zero.to(torch.int32) * self._int_rowsum() if acc.dim() == 2
+                             else self._group_rowsum(zero, torch.int32))
+            y = self._finish(acc, scale)
             return y.reshape(*lead, self.out_features).to(out_dtype)
         wt, acc_dtype = self._weights()
         qa = q.to(acc_dtype)
-        t_max = t if isinstance(t, int) else int(t.max())  # no silent steps (e.g. the vision tower at Tv < Tt)
         if wt.dim() == 3:  # groups: [G, N, group] against [G, group, out]
             qa = qa.reshape(qa.shape[0], wt.shape[0], -1).transpose(0, 1)
             t_col = t_col.unsqueeze(0) if isinstance(t_col, torch.Tensor) else t_col
@@ -217,10 +275,49 @@ class SpikeLinear(nn.Module):
         y = self._finish(acc, scale)
         return y.reshape(*lead, self.out_features).to(out_dtype)
 
+    def _int_rowsum(self) -> torch.Tensor:
+        if "rowsum" not in self._plan_cache:
+            self._plan_cache["rowsum"] = self.qweight.to(torch.int32).sum(1, dtype=torch.int32)
+        return self._plan_cache["rowsum"]
+
+    def _int_products(self, q: torch.Tensor, t_col: torch.Tensor | int, t_max: int) -> torch.Tensor:
+        """Integer sums ``W q`` from int8 codes ``q [N, in]``: ``[N, out]``, or ``[G, N, out]`` per group, int32.
+
+        Fused: one int8 matmul per group. Faithful: the coder's spike planes (int8), stacked into one matmul
+        while the step outputs stay small, combined in int32 (Horner ``2*acc + part`` for TC-LIF, a sum for IF).
+        """
+        wt = self.qweight.t()  # [in, out] view of the int8 weights: no copy
+        g = self.in_features // self._part
+        faithful = self.mode == "faithful"
+
+        def products(a: torch.Tensor) -> torch.Tensor:
+            if g == 1:
+                return int_mm(a, wt)
+            out = scratch("group_i32", (g, a.shape[0], self.out_features), torch.int32, a.device)
+            for j in range(g):
+                sl = slice(j * self._part, (j + 1) * self._part)
+                int_mm(a[:, sl], wt[sl], out=out[j])
+            return out
+
+        if not faithful:
+            return products(q)
+        n = q.shape[0]
+        planes = self.coder.planes(q, t_col, t_max)
+        if t_max * n * self.out_features * g * 4 <= _CAT_BYTES:  # same products as per step, one matmul
+            p = products(torch.cat(list(planes)))
+            parts = list(p.view(t_max, n, -1).unbind(0) if g == 1 else p.view(g, t_max, n, -1).unbind(1))
+        else:
+            parts = (products(s) for s in planes)
+        horner = self.coder.coding == "tc-lif"
+        acc = None
+        for part in parts:
+            acc = part.clone() if acc is None else (acc.mul_(2).add_(part) if horner else acc.add_(part))
+        return acc
+
     def _group_rowsum(self, zero: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Per-group zero-point correction ``z * rowsum(W_g)``, shape ``[G, N, out]``."""
         g = self.in_features // self._part
-        rs = self.qweight.to(dtype).reshape(self.out_features, g, -1).sum(-1).t()  # [G, out]
+        rs = self.qweight.to(dtype).reshape(self.out_features, g, -1).sum(-1, dtype=dtype).t()  # [G, out]
         z = zero.to(dtype)
         z = z.permute(1, 0, 2) if z.dim() == 3 else z.unsqueeze(0)  # [G, N, 1] or [1, N, 1]
         return z * rs.unsqueeze(1)
@@ -228,11 +325,20 @@ class SpikeLinear(nn.Module):
     def _finish(self, acc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """Integer sums to real outputs; one code path for every mode so results agree bit for bit."""
         if acc.dim() == 3:  # group partials [G, N, out]
-            acc = acc.float()
-            if scale.dim() == 3:  # activation scale per (token, group): [N, G, 1] -> [G, N, 1]
-                acc = acc * scale.permute(1, 0, 2)
-            if self.wscale.shape[1] > 1:
-                acc = acc * self.wscale.t().unsqueeze(1)
+            # Same products and the same sum(0) as ever (bit for bit), computed in place: a fresh [G, N, out]
+            # tensor per step cost more than the arithmetic. int32 partials become float32 in their own
+            # storage (the int32 -> float32 conversion happens inside the first multiply).
+            first = scale.permute(1, 0, 2) if scale.dim() == 3 else (
+                self.wscale.t().unsqueeze(1) if self.wscale.shape[1] > 1 else None)
+            if acc.dtype == torch.int32:
+                f = scratch("group_f32", tuple(acc.shape), torch.float32, acc.device).copy_(acc)
+                acc = f if first is None else f.mul_(first)
+            else:
+                acc = acc.float() if acc.dtype != torch.float32 else acc
+                if first is not None:
+                    acc = acc.mul_(first)
+            if scale.dim() == 3 and self.wscale.shape[1] > 1:
+                acc = acc.mul_(self.wscale.t().unsqueeze(1))
             y = acc.sum(0)
             if scale.dim() == 2:
                 y = y * scale
@@ -282,9 +388,26 @@ class SpikeLinear(nn.Module):
                 macs=k * self.in_features * self.out_features, spikes_per_step=steps, steps_per_token=ts))
 
     def extra_repr(self) -> str:
+        backend, why = self._plan()
         return (f"in_features={self.in_features}, out_features={self.out_features}, coder={self.coder.coding}, "
                 f"T(text/vision)={self.t_text}/{self.t_vision}, region={self.region}, "
-                f"w_bits={self.weight_spec.bits}, mode={self.mode}")
+                f"w_bits={self.weight_spec.bits}, mode={self.mode}, backend={backend}"
+                + (f" ({why})" if why else ""))
+
+
+def set_backend(model: nn.Module, backend: str) -> nn.Module:
+    """Set the backend of every SpikeLinear and spiking attention in ``model``: ``auto`` (the default: integer
+    kernels wherever they are exact), ``int`` (raise where they cannot run) or ``float`` (integer-valued float
+    matmuls, the reference). For tests and benchmarks: every backend computes the same outputs, bit for bit."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend={backend!r} is unknown; allowed values: {', '.join(BACKENDS)}")
+    for m in model.modules():
+        if isinstance(m, SpikeLinear):
+            m.backend = backend
+        spec = getattr(m, "_spike_attn", None)
+        if spec is not None:
+            spec.backend = backend
+    return model
 
 
 def set_mode(model: nn.Module, mode: str) -> nn.Module:

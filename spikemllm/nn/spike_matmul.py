@@ -8,6 +8,8 @@ the partial sums stay below the dtype's exact-integer bound (``2**24`` for float
 """
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from ..coding import Coder
@@ -35,6 +37,97 @@ def spike_matmul(q: torch.Tensor, t: torch.Tensor | int, t_max: int, coder: Code
         parts = (torch.cat(list(planes)) @ b).view(t_max, q.shape[0], b.shape[1])
     else:
         parts = (s @ b for s in planes)
+    acc = None
+    for part in parts:
+        acc = part.clone() if acc is None else (acc.mul_(2).add_(part) if horner else acc.add_(part))
+    return acc
+
+
+# --- scratch buffers ---------------------------------------------------------------------------------------
+SCRATCH_BYTES = 2 ** 26  # reuse temporaries up to 64 MiB each; larger ones are allocated per call
+_scratch = threading.local()
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An uninitialised tensor reused across calls (per thread, name, dtype and device).
+
+    Large temporaries freshly allocated on every call cost more than the arithmetic on them (the allocator
+    returns them to the OS and each call faults the pages in again). The caller must be done with the
+    tensor before asking for the same name again; results returned to users are never scratch.
+    """
+    numel = 1
+    for d in shape:
+        numel *= d
+    if numel * torch.empty((), dtype=dtype).element_size() > SCRATCH_BYTES:
+        return torch.empty(shape, dtype=dtype, device=device)
+    bufs = getattr(_scratch, "bufs", None)
+    if bufs is None:
+        bufs = _scratch.bufs = {}
+    key = (name, dtype, device)
+    buf = bufs.get(key)
+    if buf is None or buf.numel() < numel:
+        buf = bufs[key] = torch.empty(numel, dtype=dtype, device=device)
+    return buf[:numel].view(shape)
+
+
+# --- integer kernels ---------------------------------------------------------------------------------------
+INT_BOUND = 2 ** 31  # int32 accumulators: exact while every partial sum stays below this
+
+
+def int_mm_available(device: torch.device) -> bool:
+    """Whether an exact int8 x int8 -> int32 matmul runs on ``device`` (``torch._int_mm``: CPU and CUDA)."""
+    return hasattr(torch, "_int_mm") and device.type in ("cpu", "cuda")
+
+
+def int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``a @ b`` for int8 ``a [M, K]`` and ``b [K, N]`` as exact int32 (any strides on CPU), into ``out`` if given.
+
+    CUDA's kernel needs ``M > 16`` and ``K``, ``N`` multiples of 8: the operands are zero-padded there
+    (zero rows and columns add nothing, so the result is unchanged) and the padding is cut off.
+    """
+    if a.device.type != "cuda":
+        return torch._int_mm(a, b) if out is None else torch._int_mm(a, b, out=out)
+    if out is not None:
+        return out.copy_(int_mm(a, b))
+    m, k = a.shape
+    n = b.shape[1]
+    pm, pk, pn = max(0, 17 - m), (-k) % 8, (-n) % 8
+    if pm or pk:
+        a = torch.nn.functional.pad(a, (0, pk, 0, pm))
+    if pk or pn:
+        b = torch.nn.functional.pad(b, (0, pn, 0, pk))
+    out = torch._int_mm(a.contiguous(), b.contiguous())
+    return out[:m, :n] if pm or pn else out
+
+
+def int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Batched exact ``a @ b`` for int8 operands (``[..., M, K] @ [..., K, N]``, equal leading dims) -> int32."""
+    if a.dim() == 2 and b.dim() == 2:
+        return int_mm(a, b)
+    lead = a.shape[:-2]
+    a3 = a.reshape(-1, *a.shape[-2:])
+    b3 = b.expand(*lead, *b.shape[-2:]).reshape(-1, *b.shape[-2:])
+    out = torch.empty(a3.shape[0], a3.shape[1], b3.shape[2], dtype=torch.int32, device=a.device)
+    for i in range(a3.shape[0]):
+        int_mm(a3[i], b3[i], out=out[i])
+    return out.reshape(*lead, a3.shape[1], b3.shape[2])
+
+
+def spike_matmul_int(q: torch.Tensor, t: torch.Tensor | int, t_max: int, coder: Coder, b: torch.Tensor,
+                     faithful: bool) -> torch.Tensor:
+    """:func:`spike_matmul` on int8 codes and int8 ``b``, accumulated in int32 (exact below ``2**31``).
+
+    Faithful mode takes the coder's int8 spike planes; for 2-D operands they are stacked into one matmul (the
+    same products as one per step), then combined in int32 (Horner for TC-LIF, a sum for rate coding).
+    """
+    if not faithful:
+        return int_matmul(q, b)
+    horner = coder.coding == "tc-lif"
+    planes = coder.planes(q, t, t_max)
+    if q.dim() == 2 and b.dim() == 2 and t_max * q.shape[0] * b.shape[1] * 4 <= _CAT_BYTES:
+        parts = int_mm(torch.cat(list(planes)), b).view(t_max, q.shape[0], b.shape[1])
+    else:
+        parts = (int_matmul(s, b) for s in planes)
     acc = None
     for part in parts:
         acc = part.clone() if acc is None else (acc.mul_(2).add_(part) if horner else acc.add_(part))

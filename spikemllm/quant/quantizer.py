@@ -93,8 +93,9 @@ def compute_scale(x: torch.Tensor, spec: QuantSpec, qmax: torch.Tensor | int | N
     dims: tuple[int, ...] = tuple(range(xf.dim())) if spec.granularity == "per-tensor" else (-1,)
     keep = spec.granularity != "per-tensor"
     if spec.symmetric:
-        # max |x| in one pass, without materialising |x| (this is on every layer's hot path)
-        top = torch.linalg.vector_norm(xf, ord=float("inf"), dim=dims, keepdim=keep) * spec.clip_ratio
+        # max |x|: abs then amax is the same value as vector_norm(ord=inf) (NaN and Inf propagate alike) and
+        # measured 5-20x faster on CPU (vector_norm takes a slow generic path); this is on every layer's hot path
+        top = xf.abs().amax(dim=dims, keepdim=keep) * spec.clip_ratio
         check_finite(top, "tensor to quantize")
         qm = spec.qmax if qmax is None else qmax
         scale = top / qm
@@ -136,6 +137,47 @@ def quantize(x: torch.Tensor, spec: QuantSpec, scale: torch.Tensor | None = None
         qm = qmax.to(q.dtype)
         q = torch.clamp(q, min=-qm if spec.symmetric else torch.zeros_like(qm), max=qm)
     return Quantized(q=q, scale=scale, zero=zero)
+
+
+def _below_half(dtype: torch.dtype) -> float:
+    """The largest float below 1/2 in ``dtype`` (``0.5 - 2**-25`` in float32)."""
+    return float(torch.nextafter(torch.tensor(0.5, dtype=dtype), torch.tensor(0.0, dtype=dtype)))
+
+
+_BELOW_HALF = {torch.float32: _below_half(torch.float32), torch.float64: _below_half(torch.float64)}
+INT8_QMAX = 127
+
+
+def quantize_int8(x: torch.Tensor, spec: QuantSpec, qmax: torch.Tensor | int | None = None) -> Quantized:
+    """:func:`quantize` with dynamic scales, returning the same codes as ``int8`` in fewer passes.
+
+    The hot path of every spiking product: the integer kernels take int8 codes. Same scale and zero point as
+    :func:`quantize` (the same :func:`compute_scale`), and the same codes: rounding is monotone and the range
+    ends are integers, so clamping before rounding equals clamping after; then for ``|u| <= 127``,
+    ``trunc(u + sign(u) * c)`` with ``c`` the largest float below 1/2 is round-half-away exactly (a tie
+    ``k + 1/2`` reaches ``k + 1`` because ``c`` is less than half an ulp below 1/2 there, and ``0.49999997``
+    stays below 1, where ``u + 0.5`` would round up to 1), and the int8 cast truncates. Passes over ``x``:
+    absmax, divide, clamp, sign, add, cast (``quantize`` makes about ten). ``qmax`` must not exceed 127.
+    """
+    xg = _grouped(x, spec)
+    top = spec.qmax if qmax is None else (qmax if isinstance(qmax, int) else int(qmax.max()))
+    if top > INT8_QMAX or (not spec.symmetric and spec.qmin < 0):
+        raise ValueError(f"int8 codes need qmax <= {INT8_QMAX}; got {top} (use quantize)")
+    scale, zero = compute_scale(xg, spec, qmax)
+    u = to_units(xg, scale, zero)
+    c = _BELOW_HALF[u.dtype]
+    qm = spec.qmax if qmax is None else qmax
+    lo = (-qm if spec.symmetric else 0) if not isinstance(qm, torch.Tensor) else \
+        (-qm if spec.symmetric else torch.zeros_like(qm))
+    if isinstance(qm, torch.Tensor):
+        qm = qm.to(u.dtype)
+        lo = lo.to(u.dtype)
+    u = u.clamp_(min=lo, max=qm)
+    if spec.symmetric:
+        u = u.add_(u.sign(), alpha=c)
+    else:  # codes are >= 0 after the clamp: no sign to carry
+        u = u.add_(c)
+    return Quantized(q=u.to(torch.int8), scale=scale, zero=zero)
 
 
 def dequantize(q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor | None = None) -> torch.Tensor:
