@@ -375,6 +375,35 @@ def estimate_7b(rows: dict[str, dict], small: bool) -> dict[str, Any]:
                     f"{e2.peak / GiB:.1f} -> {e7.peak / GiB:.1f} GiB); float 7B model {e7.float_model / GiB:.1f} GiB bf16"}
 
 
+def fits_7b(extrapolated: dict[str, Any], work: Path) -> bool:
+    """Enough memory (the extrapolated peak, with 20% to spare) and disk (the bf16 checkpoint twice) now."""
+    from spikemllm.spikify.stream import available_memory
+
+    avail = available_memory() or 0
+    disk = shutil.disk_usage(work).free
+    need_disk = 2 * 8.3e9 * 2
+    return bool(extrapolated) and extrapolated["convert_peak"] * 1.2 < avail and disk > need_disk
+
+
+def measure_7b(work: Path, cfg: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Write the 7B-shaped checkpoint, convert it with the CLI (streaming), then delete both."""
+    folder, out = work / "qwen2vl-7b-shaped", work / "spiking-7b"
+    try:
+        w = spawn(["--part", "write-7b", "--folder", str(folder)] + (["--small"] if args.small else []),
+                  args.timeout, args.threads)
+        if "error" in w:
+            return {"error": f"writing: {w['error']}"}
+        r = spawn_cli_convert(folder, out, cfg, args.timeout, args.threads)
+        if "error" in r:
+            return {"error": r["error"]}
+        return {"how": "measured", "convert_s": r["convert_s"], "convert_peak": r["convert_peak"],
+                "note": f"{w['params'] / 1e9:.2f} B parameters, {w['bytes'] / GiB:.1f} GiB bf16 checkpoint; the CLI's "
+                        f"estimate said {r.get('estimate_gib')} GiB"}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+
+
 # --- main --------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -387,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-s", type=float, default=120.0,
                     help="a faithful repetition slower than this is not repeated (stated in the table)")
     ap.add_argument("--parts", default=",".join(("fp32", "bf16", *CONVERT_PARTS, "fused", "faithful")))
-    ap.add_argument("--7b", dest="seven", choices=("auto", "measure", "extrapolate", "skip"), default="extrapolate")
+    ap.add_argument("--7b", dest="seven", choices=("auto", "measure", "extrapolate", "skip"), default="auto",
+                    help="the 7B-shaped streaming conversion: measured when it fits (auto), always, or only "
+                         "extrapolated from the 2B run")
     ap.add_argument("--json", help="write the measured rows here too")
     ap.add_argument("--workdir", help="keep the checkpoints here instead of a temporary folder")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per part")
@@ -406,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
             info = write_checkpoint(shape, Path(args.folder), 64 * 1024 if args.small else 2 * GiB)
             info["write_s"] = time.perf_counter() - t
             print(json.dumps(info))
+        elif args.part == "write-7b":
+            print(json.dumps(write_checkpoint(shape_of("7b", args.small), Path(args.folder),
+                                              64 * 1024 if args.small else 2 * GiB)))
         elif args.part == "convert-inplace":
             print(json.dumps(_convert_inplace(Path(args.folder), args)))
         else:
@@ -451,6 +485,11 @@ def main(argv: list[str] | None = None) -> int:
             save_rows()
         if args.seven != "skip" and "convert-stream" in rows:
             rows["7b"] = estimate_7b(rows, args.small)
+            if args.seven in ("measure", "auto") and (args.seven == "measure" or fits_7b(rows["7b"], work)):
+                note("7B-shaped: writing the checkpoint and converting it (streaming)")
+                measured = measure_7b(work, cfg, args)
+                rows["7b"] = measured if "error" not in measured else {**rows["7b"], "note": rows["7b"].get(
+                    "note", "") + f"; measuring failed: {measured['error']}"}
             save_rows()
         if "fused" in rows and "faithful" in rows and "tokens" in rows["fused"] and "tokens" in rows["faithful"]:
             same = rows["fused"]["tokens"] == rows["faithful"]["tokens"]

@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_small_run_measures_every_part(tmp_path):
     out = tmp_path / "rows.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
-    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--small", "--reps", "1",
-                        "--decode-reps", "1", "--threads", "1", "--json", str(out)], capture_output=True, text=True,
-                       env=env, timeout=600, cwd=tmp_path)
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--small", "--reps", "1", "--decode-reps", "1",
+           "--threads", "1", "--7b", "measure", "--json", str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     doc = json.loads(out.read_text())
     rows = doc["rows"]
@@ -29,6 +29,6 @@ def test_small_run_measures_every_part(tmp_path):
         assert r["peak"] >= r["resident"]
     assert rows["faithful"]["same_tokens_as_fused"] is True
     assert rows["convert-stream"]["convert_peak"] > 0 and rows["convert-inplace"]["convert_s"] > 0
-    assert rows["7b"]["how"] == "extrapolated"
+    assert rows["7b"]["how"] == "measured" and rows["7b"]["convert_peak"] > 0
     assert "| fused |" in p.stdout and "streaming convert peak / FP32 resident" in p.stdout
     assert not list(tmp_path.glob("bench-scale-*"))  # the temporary checkpoints are removed
