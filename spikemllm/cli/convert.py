@@ -24,9 +24,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--layout", default=None, metavar="FILE",
                    help="JSON/YAML file naming the vision tower, projector, language model, blocks and image-token "
                         "rule of a model no adapter knows (see spikemllm.models.layout)")
-    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
-                   help="dtype of everything that is not a spiking layer (embeddings, norms, lm_head); 'auto' keeps "
-                        "the checkpoint's. Weight codes stay int8 under any dtype")
+    if not any("--dtype" in a.option_strings for a in p._actions):  # the placement flags may define it
+        p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                       help="dtype of everything that is not a spiking layer (embeddings, norms, lm_head); 'auto' "
+                            "keeps the checkpoint's. Weight codes stay int8 under any dtype")
     p.add_argument("--no-memory-check", action="store_true",
                    help="convert even when the memory estimate exceeds the memory available now")
     add_seed(p, "the default calibration set of methods that calibrate (smoothquant, gptq)")
