@@ -185,7 +185,7 @@ def load(path: str | os.PathLike, *, progress: bool = False, dtype: str | torch.
     from safetensors.torch import load_file
 
     from .spikify import convert
-    from .spikify.meta import assign, cast_state, empty_model, meta_tensors, parse_dtype
+    from .spikify.meta import assign, cast_state, empty_model, meta_tensors, parse_dtype, release_memory
 
     want_dtype = parse_dtype(dtype)
     p = Path(path)
@@ -249,4 +249,5 @@ def load(path: str | os.PathLike, *, progress: bool = False, dtype: str | torch.
         raise CheckpointError(f"{p} does not fit {m['model_class']}: no saved value for {left[:5]}")
     if device is not None:
         model.to(device)  # the buffers the model computes itself (rotary frequencies)
+    release_memory()  # the int4 unpacking temporaries
     return model

@@ -25,6 +25,7 @@ from ..nn.spike_linear import SpikeLinear
 from ..quant import QuantSpec, quantize
 from .compact import CompactWeights
 from .hook import ModalityHook
+from .meta import release_memory
 from .select import select_targets
 
 
@@ -153,4 +154,5 @@ def convert(model: nn.Module, config: SpikeConfig | None = None, calib: Iterable
     for name in tqdm(names, desc="spikify", unit="layer", disable=not progress):
         # pop: the context must not keep the float layer alive once its SpikeLinear is in place
         spikify_layer(model, ctx.model_map, ctx, name, ctx.targets.pop(name), quantize_weights=quantize_weights)
+    release_memory()
     return finish(model, ctx.model_map, config)

@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -40,7 +40,7 @@ from ..logs import get_logger
 from ..methods.base import get_method
 from ..models.base import ModelMap
 from .convert import apply_methods_lean, finish, prepare, spikify_layer
-from .meta import DTYPES, assign, empty_model, meta_tensors, parse_dtype
+from .meta import DTYPES, assign, empty_model, meta_tensors, parse_dtype, release_memory
 
 log = get_logger(__name__)
 
@@ -219,7 +219,6 @@ class Plan:
     blocks: list[tuple[str, list[str]]]       # (block prefix, its state keys), in data-flow order
     outside: list[str]                        # state keys outside every block
     estimate: Estimate
-    targets: dict[str, nn.Module] = field(default_factory=dict)
 
 
 def _block_prefixes(mm: ModelMap) -> list[str]:
@@ -294,7 +293,8 @@ def plan(folder: str | os.PathLike, config: SpikeConfig, *, dtype: str | torch.d
     _check_fits(mm, config)
     targets = select_targets(mm, config)
     est = _estimate(model, sources, targets, blocks, config, want)
-    return Plan(p, model, mm, want, sources, blocks, outside, est, targets)
+    del targets  # a reference kept here would keep every float layer alive through the conversion
+    return Plan(p, model, mm, want, sources, blocks, outside, est)
 
 
 def _tied_keys(model: nn.Module) -> set[str]:
@@ -363,9 +363,33 @@ class _Reader:
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.loader[key]
 
+    def read(self, keys: Iterable[str]) -> dict[str, torch.Tensor]:
+        """The tensors ``keys``, each in its own memory: a tensor served straight from a safetensors file is
+        copied out of the file's memory map, which is closed right after (a tensor kept as a view of the map
+        would keep every page read through it resident, up to the whole checkpoint)."""
+        from safetensors import safe_open
+
+        out: dict[str, torch.Tensor] = {}
+        by_file: dict[str, list[str]] = {}
+        for k in keys:
+            info = self.loader.index.get(k, {})
+            if k in getattr(self.loader, "state_dict", {}) or info.get("safetensors_file") is None:
+                out[k] = self.loader[k]  # written by a method into the offload folder
+            else:
+                by_file.setdefault(info["safetensors_file"], []).append(k)
+        for f, ks in by_file.items():
+            with safe_open(f, framework="pt") as h:
+                for k in ks:
+                    info = self.loader.index[k]
+                    t = h.get_tensor(info.get("weight_name", k))
+                    want = getattr(torch, info["dtype"]) if "dtype" in info else t.dtype
+                    out[k] = t.to(want) if want != t.dtype else t.clone()
+                    del t
+        return out
+
     def load(self, model: nn.Module, keys: Iterable[str]) -> None:
         """Assign the tensors ``keys`` to ``model`` (their meta placeholders are replaced, no copy)."""
-        state = {k: self.loader[k] for k in keys}
+        state = self.read(keys)
         current = model.state_dict(keep_vars=True)
         for k, t in state.items():
             want = current[k].dtype
@@ -434,6 +458,7 @@ def convert_folder(folder: str | os.PathLike, config: SpikeConfig | None = None,
             reader.load(model, keys)
             for name in by_block.pop(prefix, []):
                 spikify_layer(model, mm, ctx, name, ctx.targets.pop(name))
+            release_memory()  # the block's float weights: back to the system before the next block
             bar.update(1)
         for name in by_block.pop("", []):  # projector, heads: already in memory
             spikify_layer(model, mm, ctx, name, ctx.targets.pop(name))
