@@ -469,6 +469,7 @@ def convert_folder(folder: str | os.PathLike, config: SpikeConfig | None = None,
     left = meta_tensors(model)
     if left:
         raise CheckpointError(f"{pl.folder}: no tensor for {left[:3]} in the checkpoint")
+    release_memory()
     log.info(f"converted {pl.folder} block by block in {time.time() - t0:.1f}s")
     return finish(model, mm, config)
 
