@@ -194,16 +194,18 @@ class Estimate:
     spiking: int          # the finished spiking model: int8 codes, float32 scales and biases, the rest in dtype
     block: int            # the largest float block as loaded, plus float32 work copies of its largest layer
     float_model: int      # the float model in dtype, for comparison (an in-place conversion holds this)
+    saving: int = 0       # spikemllm.save's int4-packed copy of the codes (the CLI saves the model it built)
     overhead: int = int(0.5 * GiB)  # interpreter, torch, calibration activations
 
     @property
     def peak(self) -> int:
-        return self.spiking + self.block + self.overhead
+        return self.spiking + max(self.block, self.saving) + self.overhead
 
     def describe(self) -> str:
         return (f"memory estimate: {self.peak / GiB:.1f} GiB peak (spiking model {self.spiking / GiB:.1f} GiB + "
-                f"one float block {self.block / GiB:.2f} GiB + {self.overhead / GiB:.1f} GiB working memory; the "
-                f"float model alone is {self.float_model / GiB:.1f} GiB)")
+                f"one float block {self.block / GiB:.2f} GiB or, when saving, the packed codes "
+                f"{self.saving / GiB:.2f} GiB + {self.overhead / GiB:.1f} GiB working memory; the float model alone "
+                f"is {self.float_model / GiB:.1f} GiB)")
 
 
 # --- the plan ----------------------------------------------------------------------------------------------
@@ -313,6 +315,7 @@ def _estimate(model: nn.Module, sources: dict[str, Entry], targets: dict[str, nn
     state = model.state_dict(keep_vars=True)
     spiking = 0
     float_model = 0
+    codes = 0
     for key, t in state.items():
         n = t.numel()
         float_model += n * size if t.is_floating_point() else n * t.element_size()
@@ -320,6 +323,7 @@ def _estimate(model: nn.Module, sources: dict[str, Entry], targets: dict[str, nn
             lin = tw[key]
             groups = lin.in_features // config.group_size if config.weight_granularity == "per-group" else 1
             spiking += n + lin.out_features * groups * 4
+            codes += n
         elif key in tb:
             spiking += n * 4
         elif t.is_floating_point():
@@ -329,7 +333,8 @@ def _estimate(model: nn.Module, sources: dict[str, Entry], targets: dict[str, nn
     largest_block = max((sum(_numel(state[k].shape) for k in ks) * size for _, ks in blocks), default=0)
     largest_layer = max((lin.in_features * lin.out_features for lin in targets.values()), default=0)
     # a layer being quantized: the float32 copy, the scaled units and the rounded codes
-    return Estimate(spiking=spiking, block=largest_block + 3 * 4 * largest_layer, float_model=float_model)
+    return Estimate(spiking=spiking, block=largest_block + 3 * 4 * largest_layer, float_model=float_model,
+                    saving=(codes + 1) // 2 if config.weight_bits <= 4 else 0)
 
 
 def check_memory(est: Estimate, *, available: int | None = None) -> None:
