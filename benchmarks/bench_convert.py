@@ -1,6 +1,6 @@
 """Whole converted models against their float originals: wall-time ratios FP : fused : faithful.
 
-    .venv/bin/python benchmarks/bench_convert.py [--repeats 9] [--threads 1] [--profile]
+    .venv/bin/python benchmarks/bench_convert.py [--repeats 9] [--threads 1] [--profile] [--tables ...]
 
 Models (random weights, nothing downloaded):
 * tiny Qwen2: hidden 256, 4 layers, 8 heads (4 KV), MLP 1024, vocab 2048; input 2 x 64 tokens;
@@ -13,6 +13,11 @@ so that machine noise hits every path alike. The table gives ratios to FP of the
 calling thread (one torch thread: the work itself, robust on a shared machine; the verdict uses it), of the
 median wall time and of the minimum wall time (the least-disturbed run). ``--profile`` adds a
 cProfile summary of one faithful and one fused forward.
+
+A second table (``overheads``) puts side by side, per coder setting, the fused model with dense attention, with
+spiking attention and with activation scales per group of 16 features (dense attention), and the float
+backend (integer-valued float matmuls, the engine before issue 12) of the dense model: the ratios
+spiking / dense attention (acceptance: <= 1.3) and groups of 16 / per token (<= 1.5), CPU time, medians.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from typing import Any
 import torch
 
 import spikemllm
+from spikemllm.nn import set_backend
 
 SETTINGS = [("TC-LIF", "tc-lif", 3), ("TC-LIF", "tc-lif", 4), ("IF", "if", 7), ("IF", "if", 15)]
 TEXT = dict(vocab_size=2048, hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=8,
@@ -94,6 +100,26 @@ def measure(fp: torch.nn.Module, inputs: dict[str, Any], coder: str, t: int, att
             **{f"{k}_cpu": statistics.median(v) for k, v in cpu.items()}}
 
 
+def overheads(fp: torch.nn.Module, inputs: dict[str, Any], coder: str, t: int, repeats: int) -> dict[str, float]:
+    """Median CPU time of each fused variant (interleaved repeats), keyed like the table's columns."""
+    def conv(**kw: Any) -> torch.nn.Module:
+        return spikemllm.convert(copy.deepcopy(fp), spikemllm.SpikeConfig(coder=coder, timesteps=t, **kw),
+                                 progress=False)
+
+    paths = {"fp": fp, "dense": conv(attention="dense"), "spike": conv(attention="spike"),
+             "groups16": conv(attention="dense", act_group_size=16)}
+    paths["dense_float"] = set_backend(copy.deepcopy(paths["dense"]), "float")
+    cpu: dict[str, list[float]] = {k: [] for k in paths}
+    with torch.inference_mode():
+        same = torch.equal(paths["dense"](**inputs).logits, paths["dense_float"](**inputs).logits)
+        for m in paths.values():
+            m(**inputs)  # warm-up
+        for _ in range(repeats):
+            for k, m in paths.items():
+                cpu[k].append(_timed(m, inputs)[1])
+    return {**{k: statistics.median(v) for k, v in cpu.items()}, "identical": float(same)}
+
+
 def profile(model: torch.nn.Module, inputs: dict[str, Any], top: int = 12) -> str:
     with torch.inference_mode():
         model(**inputs)
@@ -114,13 +140,33 @@ def main() -> None:
     ap.add_argument("--models", nargs="*", default=["qwen2", "qwen2_vl"])
     ap.add_argument("--attention", nargs="*", default=["dense", "spike"])
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--tables", nargs="*", default=["modes", "overheads"], choices=["modes", "overheads"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, repeats {args.repeats} (median)")
+    builders = {"qwen2": tiny_qwen2, "qwen2_vl": tiny_qwen2_vl}
+    if "overheads" in args.tables:
+        print("\n### fused overheads (CPU time, ratios of medians)\n")
+        print("| model | coder | T | FP ms | dense fused / FP | float backend (before) / FP | spike-attn fused / FP | "
+              "act groups 16 / FP | spike / dense attn (<= 1.3) | groups 16 / per token (<= 1.5) | "
+              "int == float backend |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for name in args.models:
+            fp, inputs = builders[name]()
+            for label, coder, t in SETTINGS:
+                r = overheads(fp, inputs, coder, t, args.repeats)
+                sd, gt = r["spike"] / r["dense"], r["groups16"] / r["dense"]
+                print(f"| {name} | {label} | {t} | {r['fp'] * 1e3:.1f} | {r['dense'] / r['fp']:.2f}x | "
+                      f"{r['dense_float'] / r['fp']:.2f}x | {r['spike'] / r['fp']:.2f}x | "
+                      f"{r['groups16'] / r['fp']:.2f}x | {sd:.2f}x {'ok' if sd <= 1.3 else 'MISS'} | "
+                      f"{gt:.2f}x {'ok' if gt <= 1.5 else 'MISS'} | {'yes' if r['identical'] else 'NO'} |",
+                      flush=True)
+    if "modes" not in args.tables:
+        return
+    print("\n### FP : fused : faithful\n")
     print("| model | attention | coder | T | FP ms (CPU / wall median / wall min) | fused / FP (CPU / wall median / "
           "wall min) | faithful / FP (CPU / wall median / wall min) | faithful bound | verdict (CPU) |")
     print("|---|---|---|---:|---:|---:|---:|---:|---|")
-    builders = {"qwen2": tiny_qwen2, "qwen2_vl": tiny_qwen2_vl}
     for name in args.models:
         fp, inputs = builders[name]()
         for attention in args.attention:

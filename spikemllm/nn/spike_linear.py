@@ -38,7 +38,7 @@ from ..quant import QuantSpec, Quantized, quantize, quantize_int8
 from ..quant.quantizer import INT8_QMAX
 from .modality import current_vision_mask
 from .spike_matmul import _CAT_BYTES, INT_BOUND, exact_dtype, int_mm, int_mm_available, scratch, spike_matmul
-from .stats import LayerStats, ModalityCounts
+from .stats import LayerStats
 
 MODES = ("faithful", "fused", "fakequant")
 BACKENDS = ("auto", "int", "float")
@@ -47,6 +47,9 @@ REGIONS = ("vision", "lm")
 
 class SpikeLinear(nn.Module):
     """Spike-driven linear layer; build it with :meth:`from_linear` (or :func:`spikemllm.convert`)."""
+
+    _backend = "auto"  # class defaults: modules pickled before the integer engine still load and run
+    _plan_cache: dict[str, Any] = {}
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, coder: str = "tc-lif",
                  t_text: int = 3, t_vision: int | None = None, region: str = "lm", signed: bool = True,
@@ -169,7 +172,7 @@ class SpikeLinear(nn.Module):
     def _plan(self) -> tuple[str, str]:
         """(backend, why) for the current weights, device and requested backend."""
         key = (self.qweight._version, self.qweight.data_ptr(), self.qweight.device, self._backend)
-        if self._plan_cache.get("key") != key:
+        if self.__dict__.get("_plan_cache", {}).get("key") != key:
             bound = self.accumulation_bound()
             why = ""
             if self._backend == "float":
@@ -247,15 +250,15 @@ class SpikeLinear(nn.Module):
         else:
             qz = quant(x2, self.act_spec, qmax=qmax)
         q, scale, zero = qz.q.reshape(n, self.in_features), qz.scale, qz.zero
+        t_max = t if isinstance(t, int) else int(t.max())  # no silent steps (e.g. the vision tower at Tv < Tt)
         if self._stats is not None:
-            self._record(q, t, lead)
+            self._record(q, t, t_max)
         if self.mode == "fakequant":
             xd = qz.dequantize().reshape(n, self.in_features)  # float32, or float64 for float64 inputs: the weight and bias follow it
             bias = None if self.bias is None else self.bias.to(xd.dtype)
             wd = self.dequantized_weight()  # built per call: never resident next to the integer weights
             y = F.linear(xd, wd.to(xd.dtype), bias)
             return y.reshape(*lead, self.out_features).to(out_dtype)
-        t_max = t if isinstance(t, int) else int(t.max())  # no silent steps (e.g. the vision tower at Tv < Tt)
         if use_int:
             acc = self._int_products(q, t_col, t_max)
             if zero is not None:  # W (q - z) = W q - z * rowsum(W), in int32: still exact
@@ -326,8 +329,8 @@ class SpikeLinear(nn.Module):
         """Integer sums to real outputs; one code path for every mode so results agree bit for bit."""
         if acc.dim() == 3:  # group partials [G, N, out]
             # Same products and the same sum(0) as ever (bit for bit), computed in place: a fresh [G, N, out]
-            # tensor per step cost more than the arithmetic. int32 partials become float32 in their own
-            # storage (the int32 -> float32 conversion happens inside the first multiply).
+            # tensor per step cost more than the arithmetic (page faults). int32 partials are converted into a
+            # reused float32 buffer (a mixed int32 * float32 multiply would make a hidden converted copy).
             first = scale.permute(1, 0, 2) if scale.dim() == 3 else (
                 self.wscale.t().unsqueeze(1) if self.wscale.shape[1] > 1 else None)
             if acc.dtype == torch.int32:
@@ -351,8 +354,8 @@ class SpikeLinear(nn.Module):
         return y
 
     # --- statistics ------------------------------------------------------------------------------------
-    def _record(self, q: torch.Tensor, t: torch.Tensor | int, lead: torch.Size) -> None:
-        """Count spikes from the codes' spike planes, split by modality (exact integers)."""
+    def _record(self, q: torch.Tensor, t: torch.Tensor | int, t_max: int) -> None:
+        """Count spikes from the codes' spike planes, split by modality (exact integers, kept on the device)."""
         n = q.shape[0]
         if self.region == "vision":
             vis = torch.ones(n, dtype=torch.bool, device=q.device)
@@ -361,7 +364,6 @@ class SpikeLinear(nn.Module):
             vis = mask.reshape(-1).to(q.device) if mask is not None and mask.numel() == n else \
                 torch.zeros(n, dtype=torch.bool, device=q.device)
         t_tok = t if isinstance(t, torch.Tensor) else torch.full((n,), t, dtype=torch.int64, device=q.device)
-        t_max = int(t_tok.max())
         a = q.abs().to(torch.int32)  # [N, K]
         if self.coder.coding == "tc-lif":  # spikes at step t: bit (t_max - 1 - t) of |q|
             shifts = torch.arange(t_max - 1, -1, -1, device=q.device, dtype=torch.int32).view(-1, 1, 1)
@@ -373,22 +375,12 @@ class SpikeLinear(nn.Module):
                                            out_features=self.out_features, weight_bits=self.weight_spec.bits,
                                            coder=self.coder.coding)
         onehot = torch.stack([vis, ~vis], dim=1).to(torch.int64)  # [N, 2]: vision, text
-        steps_mod = (per_step.to(torch.int64) @ onehot).t().tolist()  # [2][T]
-        tokens = onehot.sum(0).tolist()
-        ts_mod = (t_tok.to(torch.int64) @ onehot).tolist()
-        for j, name in enumerate(("vision", "text")):
-            k = tokens[j]
-            if k == 0:
-                continue
-            steps = steps_mod[j]
-            spikes = int(sum(steps))
-            ts = ts_mod[j]
-            ls.per_modality[name].add(ModalityCounts(
-                tokens=k, neuron_steps=ts * self.in_features, spikes=spikes, acs=spikes * self.out_features,
-                macs=k * self.in_features * self.out_features, spikes_per_step=steps, steps_per_token=ts))
+        ls.add_pending(t_max, (per_step.to(torch.int64) @ onehot).t(), onehot.sum(0),
+                       t_tok.reshape(-1).to(torch.int64) @ onehot)
 
     def extra_repr(self) -> str:
-        backend, why = self._plan()
+        # a layer on the meta device (a model built before its weights are streamed in) has no plan yet
+        backend, why = ("auto", "weights not loaded") if self.qweight.is_meta else self._plan()
         return (f"in_features={self.in_features}, out_features={self.out_features}, coder={self.coder.coding}, "
                 f"T(text/vision)={self.t_text}/{self.t_vision}, region={self.region}, "
                 f"w_bits={self.weight_spec.bits}, mode={self.mode}, backend={backend}"

@@ -8,6 +8,10 @@ integers: they come from the integer codes, which is what the spikes carry (``|q
 * ``spikes``: spikes emitted; ``spikes_per_step[t]``: spikes at step ``t`` of the ``T_max`` window;
 * ``acs``: accumulates, one per spike per output feature (fan-out), plus none for silent inputs;
 * ``macs``: what the dense layer would do on the same tokens (``tokens * in * out``).
+
+A forward pass does not wait for its counts: each layer adds them to tensors on the model's device
+(:meth:`LayerStats.add_pending`), and they are read (one host transfer per layer) the first time the counts are
+looked at. On a GPU a per-call ``.tolist()`` would stall every layer.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+import torch
 from torch import nn
 
 MODALITIES = ("vision", "text")
@@ -59,6 +64,38 @@ class LayerStats:
     weight_bits: int
     coder: str
     per_modality: dict[str, ModalityCounts] = field(default_factory=lambda: {m: ModalityCounts() for m in MODALITIES})
+    # t_max -> (spikes per step [2, t_max], tokens [2], timesteps [2]) on the device, rows (vision, text)
+    _pending: dict[int, list[torch.Tensor]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "per_modality" and object.__getattribute__(self, "_pending"):
+            object.__getattribute__(self, "flush")()
+        return object.__getattribute__(self, name)
+
+    def add_pending(self, t_max: int, steps: torch.Tensor, tokens: torch.Tensor, timesteps: torch.Tensor) -> None:
+        """Add one call's counts (device tensors, rows vision and text) without reading them."""
+        cur = self._pending.get(t_max)
+        if cur is None:
+            self._pending[t_max] = [steps.clone(), tokens.clone(), timesteps.clone()]
+        else:
+            for acc, new in zip(cur, (steps, tokens, timesteps)):
+                acc.add_(new)
+
+    def flush(self) -> None:
+        """Move the pending device counts into ``per_modality`` (exact integers, so the order does not matter)."""
+        pending, self._pending = self._pending, {}
+        counts = object.__getattribute__(self, "per_modality")
+        for steps, tokens, timesteps in pending.values():
+            steps_l, tokens_l, ts_l = steps.tolist(), tokens.tolist(), timesteps.tolist()
+            for j, name in enumerate(MODALITIES):
+                k = tokens_l[j]
+                if k == 0:
+                    continue
+                spikes = int(sum(steps_l[j]))
+                counts[name].add(ModalityCounts(
+                    tokens=k, neuron_steps=ts_l[j] * self.in_features, spikes=spikes, acs=spikes * self.out_features,
+                    macs=k * self.in_features * self.out_features, spikes_per_step=steps_l[j],
+                    steps_per_token=ts_l[j]))
 
     def total(self) -> ModalityCounts:
         t = ModalityCounts()
