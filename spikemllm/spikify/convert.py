@@ -29,6 +29,9 @@ from .meta import release_memory
 from .select import select_targets
 
 
+TRIM_EVERY = 256 * 2 ** 20  # bytes of float weights freed between two heap trims (a trim takes milliseconds)
+
+
 def _region_and_t(mm: ModelMap, config: SpikeConfig, name: str) -> tuple[str, dict[str, int]]:
     region = mm.region_of(name)
     kind_idx = mm.layer_of(name)
@@ -151,8 +154,17 @@ def convert(model: nn.Module, config: SpikeConfig | None = None, calib: Iterable
     if quantize_weights:
         apply_methods_lean(ctx)
     names = list(ctx.targets)
+    freed = 0
     for name in tqdm(names, desc="spikify", unit="layer", disable=not progress):
         # pop: the context must not keep the float layer alive once its SpikeLinear is in place
-        spikify_layer(model, ctx.model_map, ctx, name, ctx.targets.pop(name), quantize_weights=quantize_weights)
+        lin = ctx.targets.pop(name)
+        w = lin.weight
+        freed += w.numel() * w.element_size() if w.device.type != "meta" else 0
+        del w
+        spikify_layer(model, ctx.model_map, ctx, name, lin, quantize_weights=quantize_weights)
+        del lin
+        if freed >= TRIM_EVERY:  # glibc keeps freed layers of < 32 MiB in its heap: give them back now and then
+            release_memory()
+            freed = 0
     release_memory()
     return finish(model, ctx.model_map, config)

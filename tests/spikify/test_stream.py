@@ -122,15 +122,16 @@ def test_in_place_convert_frees_each_float_layer_as_it_goes(monkeypatch):
     orig = conv.spikify_layer
 
     def spy(model_, mm, ctx, name, lin, **kw):
-        out = orig(model_, mm, ctx, name, lin, **kw)
-        del lin
         gc.collect()
-        seen.append((name, [n for n, r in refs.items() if r() is not None]))
-        return out
+        seen.append((name, [n for n, r in refs.items() if r() is not None]))  # before this layer is converted
+        return orig(model_, mm, ctx, name, lin, **kw)
 
     monkeypatch.setattr(conv, "spikify_layer", spy)
     spikemllm.convert(model, spikemllm.SpikeConfig(), progress=False)
     assert len(seen) == len(targets)
     for i, (name, alive) in enumerate(seen):
-        assert name not in alive  # freed right away
-        assert len(alive) == len(targets) - i - 1  # the others are still there, until their turn
+        done = {n for n, _ in seen[:i]}
+        assert not done & set(alive)  # every layer converted so far was freed before the next one
+        assert len(alive) == len(targets) - i  # the others are still there, until their turn
+    gc.collect()
+    assert not [n for n, r in refs.items() if r() is not None]
