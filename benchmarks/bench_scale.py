@@ -1,7 +1,7 @@
 """A Qwen2-VL-2B-shaped model on this CPU: FP32 and bf16 against the spiking model, and what conversion costs.
 
-    flock /tmp/spikemllm-cpu.lock python benchmarks/bench_scale.py        # the full run (~10+ GiB, tens of minutes)
-    python benchmarks/bench_scale.py --small                             # tiny shapes, seconds: checks the code path
+    flock /tmp/spikemllm-cpu.lock python benchmarks/bench_scale.py   # full run: ~15 GiB peak, ~10 min (+4 min 7B)
+    python benchmarks/bench_scale.py --small                        # tiny shapes, seconds: checks the code path
 
 It writes a random-weight checkpoint with Qwen2-VL-2B's shapes (2.44 B parameters: 1.78 B in the LM with an
 untied lm_head, 0.67 B in the vision tower; bf16, sharded safetensors, as ``save_pretrained`` writes it) into a temporary folder, then measures

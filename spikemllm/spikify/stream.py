@@ -284,7 +284,7 @@ def plan(folder: str | os.PathLike, config: SpikeConfig, *, dtype: str | torch.d
     persistent = set(model.state_dict().keys())
     missing = sorted(k for k in persistent if k not in sources and k not in tied)
     if missing:
-        where = p / INDEX if (p / INDEX).is_file() else ", ".join(sorted({e.file.name for e in entries.values()}))
+        where = p / INDEX if (p / INDEX).is_file() else ", ".join(sorted({str(e.file) for e in entries.values()}))
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise CheckpointError(f"{where}: tensor {missing[0]} is missing{more}; the checkpoint is incomplete or of "
                               "another model: copy it again")
