@@ -40,5 +40,9 @@ class PathNotFound(SpikeMLLMError, FileNotFoundError):
     """A path the user gave (model folder, config file, data file) does not exist or is not what is needed."""
 
 
+class InsufficientMemory(SpikeMLLMError, ValueError):
+    """A job would need more memory than is available; refused before it starts, with advice."""
+
+
 __all__ = ["SpikeMLLMError", "ConfigError", "CheckpointError", "DataError", "UnsupportedModel", "OutputError",
-           "OutputExists", "PathNotFound"]
+           "OutputExists", "PathNotFound", "InsufficientMemory"]

@@ -37,11 +37,18 @@ log = get_logger(__name__)
 
 def pack_int4(q: torch.Tensor) -> torch.Tensor:
     """Pack int codes in -8..7 two per byte (low nibble first) along the last dim; odd lengths get padded."""
-    q = q.to(torch.int16)
-    if q.shape[-1] % 2:
-        q = torch.nn.functional.pad(q, (0, 1))
-    u = (q & 0xF).to(torch.uint8)
+    # The low nibble of a two's-complement code is the code mod 16, so int8 codes are masked as bytes: no
+    # wider temporary (packing a 2B model's codes at int16 kept gigabytes of freed buffers in the heap).
+    u = q.view(torch.uint8) & 0xF if q.dtype == torch.int8 else (q.to(torch.int16) & 0xF).to(torch.uint8)
+    if u.shape[-1] % 2:
+        u = torch.nn.functional.pad(u, (0, 1))
     return (u[..., 0::2] | (u[..., 1::2] << 4)).contiguous()
+
+
+def _fits_int4(q: torch.Tensor) -> bool:
+    """All codes in -7..7 (one pass, no copy of the codes)."""
+    lo, hi = torch.aminmax(q)
+    return int(lo) >= -7 and int(hi) <= 7
 
 
 def unpack_int4(p: torch.Tensor, n: int) -> torch.Tensor:
@@ -71,6 +78,7 @@ def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, 
     import transformers
 
     from .version import __version__
+    from .spikify.meta import release_memory
 
     cfg: SpikeConfig | None = getattr(model, "spike_config", None)
     if cfg is None:
@@ -100,11 +108,12 @@ def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, 
                     aliases[key] = seen[sig]
                     continue
                 seen[sig] = key
-                if key.endswith(".qweight") and t.numel() and int(t.abs().max()) <= 7:
+                if key.endswith(".qweight") and t.numel() and _fits_int4(t):
                     tensors[key] = pack_int4(t)
                     packed[key] = list(t.shape)
                 else:
                     tensors[key] = t.detach().contiguous().cpu()
+            release_memory()  # the packing temporaries, before the file is written
             save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
             model.config.save_pretrained(tmp)
             cfg.to_json(str(tmp / "spike_config.json"))
@@ -170,14 +179,61 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return m.model_dump()
 
 
-def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
-    """Load a converted model saved by :func:`save`; outputs are bit-identical to the saved model's."""
+def _read_weights(f: Path, packed: dict[str, list[int]], window: int = 512 * 2 ** 20) -> dict[str, torch.Tensor]:
+    """Every tensor of ``f``, int4-packed ones unpacked, each in memory of its own.
+
+    Why not ``load_file``: its tensors are views of the file's memory map, so every page read (the packed codes
+    too, unused once unpacked) would stay resident for the model's lifetime. Here each tensor is copied out (or
+    unpacked) and the map is closed after every ``window`` bytes, so loading holds the model plus one window.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    state: dict[str, torch.Tensor] = {}
+    try:
+        with safe_open(str(f), framework="pt") as h:
+            keys = list(h.keys())
+        missing = [k for k in packed if k not in keys]
+        if missing:
+            raise CheckpointError(f"{f.parent / 'manifest.json'}: packed tensor {missing[0]!r} is not in {f.name}")
+        i = 0
+        while i < len(keys):
+            read = 0
+            with safe_open(str(f), framework="pt") as h:
+                while i < len(keys) and read < window:
+                    key = keys[i]
+                    t = h.get_tensor(key)
+                    read += t.numel() * t.element_size()
+                    if key in packed:
+                        shape = packed[key]
+                        try:
+                            state[key] = unpack_int4(t, shape[-1]).reshape(shape)
+                        except RuntimeError as e:
+                            raise CheckpointError(f"{f.parent / 'manifest.json'}: packed tensor {key!r} does not "
+                                                  f"unpack to {shape}: {str(e).splitlines()[0]}") from None
+                    else:
+                        state[key] = t.clone()
+                    del t
+                    i += 1
+    except SafetensorError as e:
+        raise CheckpointError(f"{f} cannot be read: {e}") from None
+    return state
+
+
+def load(path: str | os.PathLike, *, progress: bool = False, dtype: str | torch.dtype | None = None,
+         device: str | torch.device | None = None) -> nn.Module:
+    """Load a converted model saved by :func:`save`; outputs are bit-identical to the saved model's.
+
+    Lean: the model is built on the meta device and the saved tensors are put in place (no random
+    initialisation, no second copy). ``dtype`` (``"auto"``/None: as saved; ``"float32"``, ``"bfloat16"``,
+    ``"float16"`` or a torch dtype) applies to the float tensors outside the spiking layers (embeddings, norms,
+    ``lm_head``); integer weight codes stay int8 and SpikeLinear scales and biases stay float32 under any dtype.
+    ``device`` places every tensor there (default: CPU).
+    """
     import transformers
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from .spikify import convert
+    from .spikify.meta import assign, cast_state, empty_model, meta_tensors, parse_dtype, release_memory
 
+    want_dtype = parse_dtype(dtype)
     p = Path(path)
     m = read_manifest(p)
     try:
@@ -198,7 +254,8 @@ def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
                               f"(model_type {getattr(hf_cfg, 'model_type', None)!r})")
     attn = m["attn_implementation"]
     attn = attn if attn in ("eager", "sdpa") else "eager"
-    model = cls._from_config(hf_cfg, attn_implementation=attn).eval()
+    extra = {"dtype": want_dtype} if want_dtype is not None else {}
+    model = empty_model(cls, hf_cfg, attn_implementation=attn, **extra)
     model.config._name_or_path = str(p)  # save() refuses to write over the folder a model came from
     convert(model, spike_cfg, progress=progress, quantize_weights=False)
     for name, spec in m["input_transforms"].items():
@@ -206,27 +263,26 @@ def load(path: str | os.PathLike, *, progress: bool = False) -> nn.Module:
             model.get_submodule(name).input_transform = build_transform(spec)
         except (AttributeError, KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{p / 'manifest.json'}: input transform of {name!r} cannot be built: {e}") from None
-    try:
-        state = load_file(str(p / WEIGHTS))
-    except SafetensorError as e:
-        raise CheckpointError(f"{p / WEIGHTS} cannot be read: {e}") from None
-    for key, shape in m["packed_int4"].items():
-        if key not in state:
-            raise CheckpointError(f"{p / 'manifest.json'}: packed tensor {key!r} is not in {WEIGHTS}")
-        try:
-            state[key] = unpack_int4(state[key], shape[-1]).reshape(shape)
-        except RuntimeError as e:
-            raise CheckpointError(f"{p / 'manifest.json'}: packed tensor {key!r} does not unpack to {shape}: "
-                                  f"{str(e).splitlines()[0]}") from None
+    state = _read_weights(p / WEIGHTS, m["packed_int4"])
     for key, src in m["aliases"].items():
         if src not in state:
             raise CheckpointError(f"{p / 'manifest.json'}: alias {key!r} points to {src!r}, which is not in {WEIGHTS}")
         state[key] = state[src]
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # shape mismatches: the weights do not fit the config
-        first = next((ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln), str(e).splitlines()[0])
-        raise CheckpointError(f"{p} does not fit {m['model_class']}: {first}") from None
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
+    bad = next((k for k, t in state.items() if k in shapes and tuple(t.shape) != shapes[k]), None)
+    if bad is not None:  # the weights do not fit the config
+        raise CheckpointError(f"{p} does not fit {m['model_class']}: size mismatch for {bad}: copying a param with "
+                              f"shape {tuple(state[bad].shape)} from checkpoint, the shape in current model is "
+                              f"{shapes[bad]}")
+    state = cast_state(model, state, want_dtype, device)
+    missing, unexpected = assign(model, state)
+    del state
     if missing or unexpected:
         raise CheckpointError(f"{p} does not fit {m['model_class']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    left = meta_tensors(model)
+    if left:
+        raise CheckpointError(f"{p} does not fit {m['model_class']}: no saved value for {left[:5]}")
+    if device is not None:
+        model.to(device)  # the buffers the model computes itself (rotary frequencies)
+    release_memory()  # the int4 unpacking temporaries
     return model

@@ -233,3 +233,36 @@ def test_loading_never_unpickles(saved, monkeypatch):
     monkeypatch.setattr(pickle, "loads", no)
     monkeypatch.setattr(torch, "load", no)
     spikemllm.load(saved[0])
+
+
+def test_load_builds_on_meta_without_random_init(saved, monkeypatch):
+    """No parameter is initialised and then overwritten: init functions only ever see storage-less tensors."""
+    path, inputs, ref = saved
+
+    def guard(orig):
+        def init(t, *a, **k):
+            if t.device.type != "meta":
+                raise AssertionError("load initialised a weight at random")
+            return orig(t, *a, **k)
+        return init
+
+    for name in ("normal_", "uniform_", "kaiming_uniform_", "trunc_normal_", "xavier_uniform_", "zeros_", "ones_"):
+        monkeypatch.setattr(torch.nn.init, name, guard(getattr(torch.nn.init, name)))
+    model = spikemllm.load(path)
+    assert torch.equal(_logits(model, inputs), ref)
+
+
+def test_load_dtype_keeps_codes_int8_and_scales_float32(saved):
+    path, inputs, ref = saved
+    m = spikemllm.load(path, dtype="bfloat16")
+    sl = [x for x in m.modules() if isinstance(x, spikemllm.SpikeLinear)]
+    assert {x.qweight.dtype for x in sl} == {torch.int8} and {x.wscale.dtype for x in sl} == {torch.float32}
+    assert m.lm_head.weight.dtype == torch.bfloat16
+    assert m.get_submodule("model.language_model.norm").weight.dtype == torch.bfloat16
+    f32 = spikemllm.load(path, dtype=torch.float32, device="cpu")
+    assert torch.equal(_logits(f32, inputs), ref)
+    with pytest.raises(ValueError, match="allowed values: auto, float32"):
+        spikemllm.load(path, dtype="int8")
+    with torch.no_grad():
+        out = m(**inputs).logits
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()

@@ -46,9 +46,9 @@ def test_convert_saves_a_loadable_checkpoint_with_progress(hf_dir, tmp_path, cap
     out = tmp_path / "out"
     assert main(["convert", "--model", str(src), "--config", str(_cfg(tmp_path)), "--out", str(out)]) == 0
     cap = capsys.readouterr()
-    assert "[spikemllm] loading" in cap.out and "[spikemllm] converting (tc-lif" in cap.out
-    assert f"[spikemllm] saved {out}" in cap.out
-    assert "spikify" in cap.err and "24/24" in cap.err  # the per-layer progress bar
+    assert "[spikemllm] streaming" in cap.out and "memory estimate:" in cap.out
+    assert "[spikemllm] converting (tc-lif" in cap.out and f"[spikemllm] saved {out}" in cap.out
+    assert "convert" in cap.err and "5/5" in cap.err  # the progress bar over blocks: 2 vision, 2 LM, the rest
     loaded = spikemllm.load(out)
     assert loaded.spike_config == spikemllm.SpikeConfig(attention="spike")
     # the CLI result computes what converting in Python computes
@@ -91,6 +91,26 @@ def _corrupt_copy(src, tmp_path):
     return d
 
 
+def _sharded_copy(src, tmp_path, break_it):
+    """A sharded save of the tiny model, broken by ``break_it(folder)``."""
+    model, _ = spikemllm.tiny_model("qwen2_vl")
+    d = tmp_path / "sharded"
+    model.save_pretrained(d, max_shard_size="20KB")
+    break_it(d)
+    return d
+
+
+def _drop_last_shard(d):
+    index = json.loads((d / "model.safetensors.index.json").read_text())["weight_map"]
+    (d / sorted(index.values())[-1]).unlink()
+
+
+def _shrink_mlp(d):
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["text_config"]["intermediate_size"] = 96
+    (d / "config.json").write_text(json.dumps(cfg))
+
+
 CASES = {
     "bad-field": (lambda src, t: ["--model", str(src), "--config", str(_cfg(t, coder="lif"))], "SpikeConfig.coder='lif'"),
     "unknown-field": (lambda src, t: ["--model", str(src), "--config", str(_cfg(t, colour=1))], "unknown SpikeConfig fields"),
@@ -104,6 +124,10 @@ CASES = {
     "not-hf-folder": (lambda src, t: ["--model", str(_mkdir(t / "empty"))], "has no config.json"),
     "unsupported": (lambda src, t: ["--model", str(_gpt2_dir(t))], "unsupported model (model_type='gpt2'); supported families:"),
     "corrupt-weights": (lambda src, t: ["--model", str(_corrupt_copy(src, t))], "cannot load"),
+    "missing-shard": (lambda src, t: ["--model", str(_sharded_copy(src, t, _drop_last_shard))],
+                      "-of-00022.safetensors is missing: model.safetensors.index.json places"),
+    "wrong-shape": (lambda src, t: ["--model", str(_sharded_copy(src, t, _shrink_mlp))],
+                    "has shape [64, 128] but config.json implies [64, 96]"),
 }
 
 
@@ -141,3 +165,26 @@ def test_entry_point_exit_code_and_stderr(tmp_path):
         "folder; give a local "
         "Hugging Face model folder (config.json + *.safetensors) or a spikemllm checkpoint"]
     assert not (tmp_path / "out").exists()
+
+
+def test_memory_refusal_before_any_work_and_override(hf_dir, tmp_path, capsys, monkeypatch):
+    from spikemllm.spikify import stream
+
+    src, _ = hf_dir
+    out = tmp_path / "out"
+    monkeypatch.setattr(stream, "available_memory", lambda: 1024 ** 2)
+    assert main(["convert", "--model", str(src), "--out", str(out)]) == 2
+    line = _errline(capsys)
+    assert "converting needs about" in line and "only 0.0 GiB is available" in line and "--no-memory-check" in line
+    assert not out.exists()
+    assert main(["convert", "--model", str(src), "--out", str(out), "--no-memory-check"]) == 0
+    assert spikemllm.load(out).spike_config == spikemllm.SpikeConfig()
+
+
+def test_dtype_bfloat16_keeps_codes_int8(hf_dir, tmp_path):
+    src, _ = hf_dir
+    out = tmp_path / "out"
+    assert main(["convert", "--model", str(src), "--out", str(out), "--dtype", "bfloat16"]) == 0
+    m = spikemllm.load(out)
+    assert m.lm_head.weight.dtype == torch.bfloat16
+    assert {x.qweight.dtype for x in m.modules() if isinstance(x, spikemllm.SpikeLinear)} == {torch.int8}
