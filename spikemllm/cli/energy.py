@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import CheckpointError
 from .options import add_placement, add_seed, apply_seed, placement_of
-from .workload_args import add_workload_args, model_shape
+from .workload_args import add_workload_command, model_shape
 
 __all__ = ["add_parser", "run"]
 
@@ -21,10 +21,8 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..costs import TABLES
 
-    p = subparsers.add_parser("energy", help="FP16 vs spiking energy (ops and memory traffic)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_argument_group("what to count (a workload by shape, or a converted model's real run)")
-    add_workload_args(src)
+    p, src = add_workload_command(subparsers, "energy", __doc__, help="FP16 vs spiking energy (ops and memory traffic)",
+                                  group="what to count (a workload by shape, or a converted model's real run)")
     src.add_argument("--model", default=None,
                      help="'bundled', a HF model folder, a spikemllm checkpoint or 'tiny:<family>': convert it "
                           "(a checkpoint is already converted) and count a real forward pass")

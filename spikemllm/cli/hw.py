@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .workload_args import add_workload_args, model_shape
+from .workload_args import add_workload_command, model_shape
 
 __all__ = ["add_parser", "run"]
 
@@ -16,10 +16,8 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..hardware.gpu import GPUS
 
-    p = subparsers.add_parser("hw", help="accelerator vs FP16 GPU report (tokens/s, W, ratios)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    w = p.add_argument_group("workload")
-    add_workload_args(w)
+    p, w = add_workload_command(subparsers, "hw", __doc__, help="accelerator vs FP16 GPU report (tokens/s, W, ratios)",
+                                group="workload")
     w.add_argument("--firing-rate", type=float, default=None, help="firing rate of both modalities")
     w.add_argument("--firing-rate-vision", type=float, default=0.3)
     w.add_argument("--firing-rate-text", type=float, default=0.3)

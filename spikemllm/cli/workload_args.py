@@ -10,7 +10,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_workload_args", "model_shape"]
+__all__ = ["add_workload_command", "add_workload_args", "model_shape"]
+
+
+def add_workload_command(subparsers: argparse._SubParsersAction, name: str, doc: str | None, *, help: str,
+                         group: str) -> tuple[argparse.ArgumentParser, argparse._ArgumentGroup]:
+    """The subcommand ``name`` (its module docstring ``doc`` as description, usage examples kept as written) and
+    its argument group ``group`` holding :func:`add_workload_args`; returns both for the command's own options."""
+    p = subparsers.add_parser(name, help=help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group(group)
+    add_workload_args(g)
+    return p, g
 
 
 def add_workload_args(group: argparse._ArgumentGroup) -> None:

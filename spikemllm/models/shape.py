@@ -19,7 +19,12 @@ from typing import Any, Callable
 from ..errors import ConfigError
 
 __all__ = ["LinearOp", "AttentionShape", "ModelShape", "decoder_shape", "register_workload", "get_workload",
-           "WORKLOADS", "PAPER_WORKLOAD"]
+           "WORKLOADS", "PAPER_WORKLOAD", "KV_PROJECTIONS"]
+
+#: Last parts of the names of the linears whose outputs fill the KV cache: the key and value projections of the
+#: decoder blocks the adapters declare (``models.blocks.DECODER``; also the names :func:`decoder_shape` gives).
+#: Energy counting prices a KV-cache write and read for the layers so named.
+KV_PROJECTIONS = ("k_proj", "v_proj")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,28 @@ def test_the_adapter_reads_the_hand_written_shape_from_a_config():
     assert got.lm_attention == ref.lm_attention and got.vision_attention == ref.vision_attention
 
 
+def test_shape_of_config_asks_the_family_adapter(monkeypatch):
+    """The hardware model's shape comes from the adapter registered for the config's model_type; a type no
+    adapter knows is read as a plain decoder LM (no vision tower)."""
+    from types import SimpleNamespace
+
+    from spikemllm.models import base
+
+    text = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_hidden_layers=2, vocab_size=96)
+    plain = shape_of_config(SimpleNamespace(model_type="no_such_family", **text))
+    assert plain.name == "no_such_family" and plain.vision_linears == () and plain.params("lm") > 0
+
+    class Toy(base.Adapter):
+        family, model_types = "toy", ("toy_vlm",)
+
+        def model_shape(self, config, name=None):
+            return base.decoder_shape(config, "from the toy adapter")
+
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    base.register_adapter(Toy())
+    assert shape_of_config(SimpleNamespace(model_type="toy_vlm", **text)).name == "from the toy adapter"
+
+
 def _tiny_model() -> ModelShape:
     return ModelShape(name="tiny", hidden=256, intermediate=512, vocab=1000,
                       lm_linears=(LinearOp("up", 256, 512, 2), LinearOp("down", 512, 256, 2)),
