@@ -18,7 +18,8 @@ from spikemllm.hardware.gpu import PAPER_A800_POWER_W, PAPER_A800_TOKENS_PER_S, 
 from spikemllm.hardware.report import compare, format_comparison
 from spikemllm.hardware.report_plot import plot_sweeps, sweep
 from spikemllm.hardware.tile_reference import nonzero_chunks_per_step, random_ternary_spikes
-from spikemllm.hardware.workload import Workload, qwen2_vl_7b
+from spikemllm.hardware.workload import Workload
+from spikemllm.models.qwen2_vl import qwen2_vl_7b
 
 
 def rtl_vs_model() -> None:

@@ -90,8 +90,10 @@ def open_model(spec: str | os.PathLike | ModelSource, *, what: str = "--model", 
     if src.kind == "bundled":
         import transformers
 
-        model = _from_pretrained_strict(transformers.LlavaForConditionalGeneration, src.path,
-                                        attn_implementation="eager", **hf_load_kwargs(p))
+        from .zoo import bundled_model_class
+
+        model = _from_pretrained_strict(bundled_model_class(), src.path, attn_implementation="eager",
+                                        **hf_load_kwargs(p))
         return model, transformers.AutoProcessor.from_pretrained(str(src.path), local_files_only=True)
     return _open_hf(src.path, p), processor_of(src.path)
 

@@ -1,10 +1,13 @@
-"""No import cycles in spikemllm, between modules or between packages (scripts/check_imports.py)."""
+"""No import cycles in spikemllm, between modules or between packages (scripts/check_imports.py); and the
+package passes every static check under scripts/ (the layering check's own tests: tests/test_layering.py)."""
 from __future__ import annotations
 
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "check_imports.py"
@@ -17,8 +20,9 @@ def _checker():
     return mod
 
 
-def test_spikemllm_has_no_import_cycles():
-    r = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True)
+@pytest.mark.parametrize("script", ["check_imports.py", "check_layering.py"])
+def test_spikemllm_passes_the_static_checks(script):
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

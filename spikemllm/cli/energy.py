@@ -13,30 +13,23 @@ from typing import Any
 
 from ..errors import CheckpointError
 from .options import add_placement, add_seed, apply_seed, placement_of
+from .workload_args import add_workload_command, model_shape
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..costs import TABLES
-    from ..hardware.workload import WORKLOADS
 
-    p = subparsers.add_parser("energy", help="FP16 vs spiking energy (ops and memory traffic)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_argument_group("what to count (a workload by shape, or a converted model's real run)")
-    src.add_argument("--workload", default="qwen2-vl-7b", choices=sorted(WORKLOADS), help="model shape to count")
-    src.add_argument("--hf-config", default=None, metavar="PATH",
-                     help="count the shape of a local model folder (or its config.json) instead of --workload")
+    p, src = add_workload_command(subparsers, "energy", __doc__, help="FP16 vs spiking energy (ops and memory traffic)",
+                                  group="what to count (a workload by shape, or a converted model's real run)")
     src.add_argument("--model", default=None,
                      help="'bundled', a HF model folder, a spikemllm checkpoint or 'tiny:<family>': convert it "
                           "(a checkpoint is already converted) and count a real forward pass")
     src.add_argument("--config", default=None, help="SpikeConfig as JSON (file), used with --model")
     src.add_argument("--prompt", default="What is in the image?", help="prompt for the --model run")
     src.add_argument("--phase", default="prefill", choices=("prefill", "decode", "both"), help="workload phase")
-    src.add_argument("--tv", type=float, default=3.0, help="vision timesteps of the workload (may be an average)")
-    src.add_argument("--tt", type=float, default=4.0, help="text timesteps of the workload (may be an average)")
     src.add_argument("--firing-rate", type=float, default=0.3, help="workload firing rate (both modalities)")
-    src.add_argument("--output-tokens", type=int, default=128, help="generated tokens of the decode phase")
     add_seed(src, "the 'tiny:<family>' model's random weights and inputs")
     pr = p.add_argument_group("pricing")
     pr.add_argument("--table", default="45nm", choices=sorted(TABLES), help="energy table (process node)")
@@ -44,7 +37,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     pr.add_argument("--ac", default="ac_fp32", help="spiking accumulate: ac_fp32 (0.9 pJ convention) or int")
     pr.add_argument("--offchip", default="hbm2", help="off-chip memory (hbm2, dram)")
     pr.add_argument("--onchip", default="sram_32kb", help="on-chip memory (sram_8kb, sram_32kb, sram_1mb)")
-    pr.add_argument("--kv-bits", type=int, default=8, help="bits per KV-cache entry of the spiking model")
     p.add_argument("--summary", action="store_true", help="totals only, no per-layer rows")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows and totals as JSON")
     add_placement(p)  # where the --model run computes
@@ -101,7 +93,7 @@ def _model_inputs(args: argparse.Namespace, processor: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from ..energy.counting import counts_from_workload
     from ..energy.report import EnergyOptions, energy_report
-    from ..hardware.workload import Workload, get_workload
+    from ..hardware.workload import Workload
 
     apply_seed(args.seed)
     try:
@@ -115,9 +107,7 @@ def run(args: argparse.Namespace) -> int:
             counts, cfg_used = _counts_from_model(args)
             what = f"real run of {args.model} ({cfg_used})"
         else:
-            from .hw import _model_shape
-
-            w = Workload(_model_shape(args), tv=args.tv, tt=args.tt, firing_rate_vision=args.firing_rate,
+            w = Workload(model_shape(args), tv=args.tv, tt=args.tt, firing_rate_vision=args.firing_rate,
                          firing_rate_text=args.firing_rate, output_tokens=args.output_tokens, kv_bits=args.kv_bits)
             counts = counts_from_workload(w, args.phase)
             what = (f"workload {args.hf_config or args.workload} by shape, phase {args.phase}, "

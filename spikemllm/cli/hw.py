@@ -8,31 +8,23 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .workload_args import add_workload_command, model_shape
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..hardware.gpu import GPUS
-    from ..hardware.workload import WORKLOADS
 
-    p = subparsers.add_parser("hw", help="accelerator vs FP16 GPU report (tokens/s, W, ratios)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    w = p.add_argument_group("workload")
-    w.add_argument("--workload", default="qwen2-vl-7b", choices=sorted(WORKLOADS), help="model shape")
-    w.add_argument("--hf-config", default=None, metavar="PATH",
-                   help="build the model shape from a model's config instead: 'bundled', a HF model folder, a "
-                        "spikemllm checkpoint or a config.json")
-    w.add_argument("--tv", type=float, default=3.0, help="vision timesteps (may be an average)")
-    w.add_argument("--tt", type=float, default=4.0, help="text timesteps (may be an average)")
+    p, w = add_workload_command(subparsers, "hw", __doc__, help="accelerator vs FP16 GPU report (tokens/s, W, ratios)",
+                                group="workload")
     w.add_argument("--firing-rate", type=float, default=None, help="firing rate of both modalities")
     w.add_argument("--firing-rate-vision", type=float, default=0.3)
     w.add_argument("--firing-rate-text", type=float, default=0.3)
     w.add_argument("--image-size", type=int, default=448)
     w.add_argument("--images", type=int, default=1)
     w.add_argument("--prompt-tokens", type=int, default=64, help="text tokens of the prompt")
-    w.add_argument("--output-tokens", type=int, default=128, help="generated tokens")
     w.add_argument("--weight-bits", type=int, default=4)
-    w.add_argument("--kv-bits", type=int, default=8)
     a = p.add_argument_group("accelerator")
     a.add_argument("--rows", type=int, default=128, help="PEs")
     a.add_argument("--lanes", type=int, default=128, help="spike lanes per PE")
@@ -54,17 +46,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _model_shape(args: argparse.Namespace):
-    from ..hardware.workload import ModelShape, get_workload
-
-    if args.hf_config:
-        from ..opener import open_config
-
-        cfg = open_config(args.hf_config, what="--hf-config")  # 'bundled', a checkpoint, a HF folder or config.json
-        return ModelShape.from_hf_config(cfg, name=str(args.hf_config))
-    return get_workload(args.workload)
-
-
 def build(args: argparse.Namespace):
     """(Workload, AcceleratorConfig, GPUSpec, gpu keyword arguments) from parsed arguments."""
     from ..hardware.accel_model import MiB, AcceleratorConfig
@@ -73,7 +54,7 @@ def build(args: argparse.Namespace):
 
     frv = args.firing_rate if args.firing_rate is not None else args.firing_rate_vision
     frt = args.firing_rate if args.firing_rate is not None else args.firing_rate_text
-    w = Workload(_model_shape(args), image_size=args.image_size, images=args.images,
+    w = Workload(model_shape(args), image_size=args.image_size, images=args.images,
                  prompt_text_tokens=args.prompt_tokens, output_tokens=args.output_tokens, tv=args.tv, tt=args.tt,
                  firing_rate_vision=frv, firing_rate_text=frt, weight_bits=args.weight_bits, kv_bits=args.kv_bits)
     sw, sa, sc = args.sram_mib

@@ -12,8 +12,8 @@ Bytes per layer (what a weight-streaming accelerator moves; stated so they can b
 - weights: in x out x bits/8 per forward pass (FP16: 2 bytes), read from off-chip memory;
 - activations: dense reads FP16 inputs and writes FP16 outputs; spiking reads the integer codes the spikes are
   generated from (``level_spec(coder, timesteps=T).bits`` per element) and writes FP16 outputs;
-- KV cache: the outputs of ``k_proj``/``v_proj`` are written once and read once by attention
-  (FP16 dense, ``kv_bits`` spiking).
+- KV cache: the outputs of the key and value projections (named by ``spikemllm.models.shape.KV_PROJECTIONS``)
+  are written once and read once by attention (FP16 dense, ``kv_bits`` spiking).
 """
 from __future__ import annotations
 
@@ -24,11 +24,9 @@ from typing import Any, Mapping
 from ..errors import ConfigError
 from ..coding import DEFAULT_CODER
 from ..levels import level_spec
+from ..models.shape import KV_PROJECTIONS
 
 __all__ = ["ModalityCount", "LayerCount", "count_linear", "counts_from_stats", "counts_from_workload"]
-
-_KV_SUFFIXES = ("k_proj", "v_proj")
-
 
 @dataclass(frozen=True)
 class ModalityCount:
@@ -60,7 +58,7 @@ class LayerCount:
 
     @property
     def is_kv(self) -> bool:
-        return self.name.split(".")[-1].split(" ")[0] in _KV_SUFFIXES
+        return self.name.split(".")[-1].split(" ")[0] in KV_PROJECTIONS
 
     def weight_bytes(self, bits: int | None = None) -> float:
         b = self.weight_bits if bits is None else bits

@@ -8,8 +8,8 @@ from .accel_model import AcceleratorConfig, AcceleratorResult, run_accelerator, 
 from .gpu import GPUS, GPUSpec, get_gpu, run_gpu
 from .report import Comparison, compare, format_comparison
 from .tile_reference import accumulator_bits, horner_reference
-from .workload import ModelShape, Workload, get_workload, qwen2_vl_7b
+from .workload import ModelShape, Workload, get_workload
 
 __all__ = ["AcceleratorConfig", "AcceleratorResult", "run_accelerator", "tile_cycles", "GPUS", "GPUSpec",
            "get_gpu", "run_gpu", "Comparison", "compare", "format_comparison", "accumulator_bits",
-           "horner_reference", "ModelShape", "Workload", "get_workload", "qwen2_vl_7b"]
+           "horner_reference", "ModelShape", "Workload", "get_workload"]

@@ -1,126 +1,20 @@
 """Workload descriptions: a model's linear layers and attention by shape, and a request (tokens, timesteps).
 
 Why shapes and not a model: the accelerator model, the GPU roofline and shape-based energy counting need only
-how many weights each layer has and how many tokens of which modality pass through it. A Qwen2-VL-7B-shaped
-description lets the paper's comparison be reproduced without 15 GB of weights; ``ModelShape.from_hf_config``
-builds the same description from a transformers config for any converted model.
+how many weights each layer has and how many tokens of which modality pass through it. The shapes themselves
+(:class:`~spikemllm.models.shape.ModelShape`, the named ``WORKLOADS``, and :func:`~spikemllm.models.shape_of_config`
+for a transformers config) come from :mod:`spikemllm.models`, whose family adapters know how each family's config
+reads; they are re-exported here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
 from ..errors import ConfigError
+from ..models.shape import WORKLOADS, AttentionShape, LinearOp, ModelShape, get_workload
 
-__all__ = ["LinearOp", "AttentionShape", "ModelShape", "Workload", "MatmulJob", "qwen2_vl_7b", "WORKLOADS",
-           "get_workload", "prefill_jobs", "decode_jobs"]
-
-
-@dataclass(frozen=True)
-class LinearOp:
-    """One linear layer by shape; ``repeat`` identical copies (e.g. one per decoder block)."""
-
-    name: str
-    in_features: int
-    out_features: int
-    repeat: int = 1
-
-    @property
-    def params(self) -> int:
-        return self.in_features * self.out_features * self.repeat
-
-
-@dataclass(frozen=True)
-class AttentionShape:
-    """Multi-head attention of ``layers`` blocks: heads, key/value heads (GQA), head size, causal or not."""
-
-    layers: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    causal: bool = True
-
-    def __post_init__(self) -> None:
-        if self.heads % self.kv_heads:
-            raise ConfigError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """An MLLM by shape: vision tower (per patch), projector (per merged image token), language model."""
-
-    name: str
-    hidden: int
-    intermediate: int
-    vocab: int
-    lm_linears: tuple[LinearOp, ...]
-    lm_attention: AttentionShape
-    lm_head: LinearOp
-    vision_linears: tuple[LinearOp, ...] = ()
-    vision_attention: AttentionShape | None = None
-    projector_linears: tuple[LinearOp, ...] = ()
-    patch_size: int = 14
-    merge: int = 4  # vision patches per LM image token (Qwen2-VL: 2x2 spatial merge)
-
-    def params(self, part: str) -> int:
-        ops = {"lm": self.lm_linears + (self.lm_head,), "vision": self.vision_linears,
-               "projector": self.projector_linears}[part]
-        return sum(op.params for op in ops)
-
-    @classmethod
-    def from_hf_config(cls, config: Any, name: str | None = None) -> "ModelShape":
-        """Shapes of a Qwen2 / Qwen2-VL (or any Llama-like) transformers config; vision only for Qwen2-VL."""
-        text = getattr(config, "text_config", None) or config
-        h, inter = text.hidden_size, text.intermediate_size
-        heads, layers = text.num_attention_heads, text.num_hidden_layers
-        kv = getattr(text, "num_key_value_heads", None) or heads
-        hd = getattr(text, "head_dim", None) or h // heads
-        lm = (LinearOp("q_proj", h, heads * hd, layers), LinearOp("k_proj", h, kv * hd, layers),
-              LinearOp("v_proj", h, kv * hd, layers), LinearOp("o_proj", heads * hd, h, layers),
-              LinearOp("gate_proj", h, inter, layers), LinearOp("up_proj", h, inter, layers),
-              LinearOp("down_proj", inter, h, layers))
-        vis = getattr(config, "vision_config", None)
-        vision, vattn, proj, patch, merge = (), None, (), 14, 4
-        if vis is not None and hasattr(vis, "embed_dim"):  # Qwen2-VL vision tower
-            e, d, vh = vis.embed_dim, vis.depth, vis.num_heads
-            ratio = getattr(vis, "mlp_ratio", 4)
-            patch, m = vis.patch_size, vis.spatial_merge_size
-            merge = m * m
-            pin = vis.in_channels * vis.temporal_patch_size * patch * patch
-            vision = (LinearOp("patch_embed", pin, e, 1), LinearOp("qkv", e, 3 * e, d), LinearOp("proj", e, e, d),
-                      LinearOp("fc1", e, int(e * ratio), d), LinearOp("fc2", int(e * ratio), e, d))
-            vattn = AttentionShape(layers=d, heads=vh, kv_heads=vh, head_dim=e // vh, causal=False)
-            out = getattr(vis, "hidden_size", h)
-            proj = (LinearOp("merger.fc1", e * merge, e * merge, 1), LinearOp("merger.fc2", e * merge, out, 1))
-        return cls(name=name or getattr(config, "model_type", "model"), hidden=h, intermediate=inter,
-                   vocab=text.vocab_size, lm_linears=lm,
-                   lm_attention=AttentionShape(layers=layers, heads=heads, kv_heads=kv, head_dim=hd, causal=True),
-                   lm_head=LinearOp("lm_head", h, text.vocab_size, 1), vision_linears=vision,
-                   vision_attention=vattn, projector_linears=proj, patch_size=patch, merge=merge)
-
-
-def qwen2_vl_7b() -> ModelShape:
-    """Qwen2-VL-7B-Instruct by shape (its config.json: LM 28 layers, hidden 3584, intermediate 18944, 28 heads,
-    4 KV heads, vocab 152064; vision tower 32 blocks, embed 1280, 16 heads, MLP ratio 4, patch 14, temporal
-    patch 2, 2x2 spatial merge into a 2-layer MLP merger to 3584)."""
-    L, h, inter, heads, kv, hd = 28, 3584, 18944, 28, 4, 128
-    e, d = 1280, 32
-    return ModelShape(
-        name="qwen2-vl-7b", hidden=h, intermediate=inter, vocab=152064,
-        lm_linears=(LinearOp("q_proj", h, heads * hd, L), LinearOp("k_proj", h, kv * hd, L),
-                    LinearOp("v_proj", h, kv * hd, L), LinearOp("o_proj", heads * hd, h, L),
-                    LinearOp("gate_proj", h, inter, L), LinearOp("up_proj", h, inter, L),
-                    LinearOp("down_proj", inter, h, L)),
-        lm_attention=AttentionShape(layers=L, heads=heads, kv_heads=kv, head_dim=hd, causal=True),
-        lm_head=LinearOp("lm_head", h, 152064, 1),
-        vision_linears=(LinearOp("patch_embed", 3 * 2 * 14 * 14, e, 1), LinearOp("qkv", e, 3 * e, d),
-                        LinearOp("proj", e, e, d), LinearOp("fc1", e, 4 * e, d), LinearOp("fc2", 4 * e, e, d)),
-        vision_attention=AttentionShape(layers=d, heads=16, kv_heads=16, head_dim=e // 16, causal=False),
-        projector_linears=(LinearOp("merger.fc1", 4 * e, 4 * e, 1), LinearOp("merger.fc2", 4 * e, h, 1)),
-        patch_size=14, merge=4,
-    )
-
-
-WORKLOADS = {"qwen2-vl-7b": qwen2_vl_7b}
+__all__ = ["LinearOp", "AttentionShape", "ModelShape", "Workload", "MatmulJob", "WORKLOADS", "get_workload",
+           "prefill_jobs", "decode_jobs"]
 
 
 @dataclass(frozen=True)
@@ -157,14 +51,14 @@ class Workload:
 
     @property
     def vision_patches(self) -> int:
-        """Tokens through the vision tower (Qwen2-VL: (448/14)^2 = 1024 patches per image)."""
+        """Tokens through the vision tower ((448/14)^2 = 1024 patches per image at patch 14)."""
         if not self.model.vision_linears:
             return 0
         return self.images * (self.image_size // self.model.patch_size) ** 2
 
     @property
     def image_tokens(self) -> int:
-        """Image tokens in the language model after the spatial merge (1024 / 4 = 256 for Qwen2-VL at 448)."""
+        """Image tokens in the language model after the spatial merge (1024 / 4 = 256 for a 2x2 merge at 448)."""
         return self.vision_patches // self.model.merge
 
     @property
@@ -287,13 +181,6 @@ def decode_jobs(w: Workload, context: int) -> list[MatmulJob]:
                             w.kv_bits)
     jobs.append(_lm_head_job(w))
     return jobs
-
-
-def get_workload(name: str) -> ModelShape:
-    try:
-        return WORKLOADS[name]()
-    except KeyError:
-        raise KeyError(f"unknown workload {name!r}; known: {sorted(WORKLOADS)}") from None
 
 
 def kv_cache_bytes(w: Workload, context: int) -> float:

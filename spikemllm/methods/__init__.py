@@ -11,8 +11,8 @@ Compose transforms before one weight method: ``["rotation", "gptq"]`` is QuaRot.
 options as a frozen dataclass (``GPTQOptions``, ...) beside its registration; SpikeConfig checks them when built.
 """
 from . import external, gptq, rotation, rtn, smoothquant  # noqa: F401  (registration)
-from .base import (Method, NoOptions, QuantContext, apply_methods, check_method_options, get_method, parse_options,
-                   register_method, registered_methods, validate_order)
+from .base import (Method, NoOptions, QuantContext, apply_methods, check_method_options, declare_method, get_method,
+                   parse_options, register_method, registered_methods, validate_order)
 
-__all__ = ["Method", "NoOptions", "QuantContext", "apply_methods", "check_method_options", "get_method",
-           "parse_options", "register_method", "registered_methods", "validate_order"]
+__all__ = ["Method", "NoOptions", "QuantContext", "apply_methods", "check_method_options", "declare_method",
+           "get_method", "parse_options", "register_method", "registered_methods", "validate_order"]

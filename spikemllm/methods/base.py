@@ -11,7 +11,8 @@ Transforms must come before weight methods (``["rotation", "gptq"]`` is QuaRot).
 covered get RTN at the end. The calibration pipeline (:mod:`spikemllm.calibrate`) owns data flow; methods ask it
 for statistics through ``ctx.calib``.
 
-Options are typed: each method declares ``Options``, a frozen dataclass, next to its registration. A
+Options are typed: each method declares ``Options``, a frozen dataclass, in its registration header
+(``@declare_method("gptq", "weights", GPTQOptions, needs_calibration=True)``). A
 :class:`~spikemllm.SpikeConfig` checks ``method_options`` against them when it is built (:func:`parse_options`):
 an unknown key, a value of the wrong type or an options entry for a method the config does not run is a
 :class:`~spikemllm.errors.ConfigError` naming the key.
@@ -118,6 +119,19 @@ def register_method(cls: type[Method]) -> type[Method]:
         raise ValueError(f"method {cls.name!r} is already registered ({_METHODS[cls.name].__name__})")
     _METHODS[cls.name] = cls
     return cls
+
+
+def declare_method(name: str, kind: str, options: type = NoOptions, *,
+                   needs_calibration: bool = False) -> Callable[[type[Method]], type[Method]]:
+    """Class decorator: a method's header in one line (its ``name``, ``kind``, ``Options`` dataclass and whether
+    it needs calibration data), then :func:`register_method`. Why: every method declared these four class
+    attributes by hand, in the same few lines; one call says them in the same order everywhere."""
+
+    def declare(cls: type[Method]) -> type[Method]:
+        cls.name, cls.kind, cls.Options, cls.needs_calibration = name, kind, options, needs_calibration
+        return register_method(cls)
+
+    return declare
 
 
 def parse_options(cls: type[Method], raw: Mapping[str, Any] | None) -> Any:

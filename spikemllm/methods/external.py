@@ -31,7 +31,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError
 from ..quant import Quantized
-from .base import Method, QuantContext, register_method
+from .base import Method, QuantContext, declare_method
 
 
 @dataclass
@@ -147,13 +147,9 @@ class ExternalOptions:
             raise ConfigError('method "external" needs method_options={"external": {"path": <checkpoint folder>}}')
 
 
-@register_method
+@declare_method("external", "weights", ExternalOptions)
 class External(Method):
     """Use the integer weights of a compressed-tensors checkpoint (option ``path``) for the targets it holds."""
-
-    name = "external"
-    kind = "weights"
-    Options = ExternalOptions
 
     def apply(self, ctx: QuantContext) -> None:
         path = self.opts.path

@@ -30,7 +30,7 @@ import torch
 from ..calibrate import BlockGroup, read_param, run_blockwise, write_param
 from ..errors import ConfigError
 from ..quant import QuantSpec, Quantized, compute_scale, quantize
-from .base import Method, QuantContext, register_method
+from .base import Method, QuantContext, declare_method
 
 
 def search_scale(w: torch.Tensor, spec: QuantSpec, grid: int = 0) -> torch.Tensor:
@@ -123,13 +123,8 @@ class GPTQOptions:
                              "scale_search >= 0")
 
 
-@register_method
+@declare_method("gptq", "weights", GPTQOptions, needs_calibration=True)
 class GPTQ(Method):
-    name = "gptq"
-    kind = "weights"
-    needs_calibration = True
-    Options = GPTQOptions
-
     def apply(self, ctx: QuantContext) -> None:
         o = vars(self.opts)
         spec = ctx.weight_spec()

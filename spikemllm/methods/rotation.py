@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..calibrate import read_param, write_param
-from .base import Method, QuantContext, register_method
+from .base import Method, QuantContext, declare_method
 from .hadamard import HadamardRotation
 from .online import then
 
@@ -122,12 +122,8 @@ class RotationOptions:
     online: bool = True
 
 
-@register_method
+@declare_method("rotation", "transform", RotationOptions)
 class Rotation(Method):
-    name = "rotation"
-    kind = "transform"
-    Options = RotationOptions
-
     def apply(self, ctx: QuantContext) -> None:
         seed = self.opts.seed
         covered: set[int] = set()

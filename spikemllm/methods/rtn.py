@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from ..calibrate.offload import read_param
 from ..quant import quantize
-from .base import Method, QuantContext, register_method
+from .base import Method, QuantContext, declare_method
 
 
-@register_method
+@declare_method("rtn", "weights")
 class RTN(Method):
-    name = "rtn"
-    kind = "weights"
-
     def apply(self, ctx: QuantContext) -> None:
         spec = ctx.weight_spec()
         for name, lin in ctx.targets.items():

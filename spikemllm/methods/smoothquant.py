@@ -30,7 +30,7 @@ from torch import nn
 
 from ..calibrate import BlockGroup, read_param, run_blockwise, write_param
 from ..models.base import ModelMap
-from .base import Method, QuantContext, register_method
+from .base import Method, QuantContext, declare_method
 from .online import ChannelScale, then
 
 PROBE_TOL = 1e-4
@@ -131,13 +131,8 @@ class SmoothQuantOptions:
             raise ValueError(f"smoothquant alpha={self.alpha} is out of range; allowed values: 0 <= alpha <= 1")
 
 
-@register_method
+@declare_method("smoothquant", "transform", SmoothQuantOptions, needs_calibration=True)
 class SmoothQuant(Method):
-    name = "smoothquant"
-    kind = "transform"
-    needs_calibration = True
-    Options = SmoothQuantOptions
-
     def apply(self, ctx: QuantContext) -> None:
         alpha, migrate = float(self.opts.alpha), self.opts.migrate
         self.placed: dict[str, str] = {}  # layer -> where its factors went (for reports and tests)

@@ -3,7 +3,8 @@
 Per-family knowledge (attribute paths, image-token ids, the modules inside a block) lives only in the adapter
 files of this package; the core asks a :class:`ModelMap` plain questions: where is the vision tower, which
 decoder layers are there, which tokens are vision tokens, which norm feeds which projections
-(:meth:`ModelMap.block_layout`), where attention is (:meth:`ModelMap.attention_modules`).
+(:meth:`ModelMap.block_layout`), where attention is (:meth:`ModelMap.attention_modules`). The hardware model asks
+the adapter for a config's shape (:func:`shape_of_config`) in the same way.
 
     model --describe()--> ModelMap (adapter or declared layout) --> select targets, calibrate, methods, spikify
 """
@@ -17,6 +18,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .blocks import BlockLayout, infer_block_layout
+from .shape import ModelShape, decoder_shape
 
 #: Where a module sits in a model (``ModelMap.region_of``); spiking layers run vision tokens only in the first two.
 MODEL_REGIONS = ("vision", "projector", "lm")
@@ -149,6 +151,11 @@ class Adapter:
     def describe(self, model: nn.Module) -> ModelMap:
         raise NotImplementedError
 
+    def model_shape(self, config: Any, name: str | None = None) -> ModelShape:
+        """The family's shape from its transformers ``config`` (for the hardware model and energy counting by
+        shape): by default its language model only; a family whose vision tower should count overrides this."""
+        return decoder_shape(config, name)
+
 
 class PathAdapter(Adapter):
     """An adapter that is a declaration: fixed module names (``paths``: ModelMap fields such as ``vision``,
@@ -199,6 +206,13 @@ def get_adapter(model: nn.Module) -> Adapter:
                            "declare where its vision "
                            "tower, projector, language model and blocks are: --layout FILE (JSON/YAML) or "
                            "spikemllm.models.declare_layout(model, ...); see spikemllm.models.layout")
+
+
+def shape_of_config(config: Any, name: str | None = None) -> ModelShape:
+    """The :class:`~spikemllm.models.shape.ModelShape` of a transformers ``config``, by its family's adapter
+    (:meth:`Adapter.model_shape`); a ``model_type`` no adapter knows is read as a plain decoder LM."""
+    adapter = _REGISTRY.get(getattr(config, "model_type", None))
+    return adapter.model_shape(config, name) if adapter is not None else decoder_shape(config, name)
 
 
 def describe(model: nn.Module) -> ModelMap:

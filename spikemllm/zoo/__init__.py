@@ -15,9 +15,17 @@ from ..errors import PathNotFound
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 
+def bundled_model_class() -> type:
+    """The transformers class the bundled checkpoint loads with. The bundled model is a LLaVA by construction
+    (:mod:`spikemllm.zoo.tiny_vlm`), so this package names that family; the rest of spikemllm asks here."""
+    from transformers import LlavaForConditionalGeneration
+
+    return LlavaForConditionalGeneration
+
+
 def load_bundled(path: str | Path | None = None, attn_implementation: str = "eager") -> tuple[torch.nn.Module, Any]:
     """(model in eval mode, processor) of the bundled tiny VLM (or of a folder saved in the same way)."""
-    from transformers import AutoProcessor, LlavaForConditionalGeneration
+    from transformers import AutoProcessor
 
     folder = Path(path) if path is not None else BUNDLED_DIR
     if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
@@ -26,8 +34,7 @@ def load_bundled(path: str | Path | None = None, attn_implementation: str = "eag
             f"spikemllm, or train it with: python scripts/train_tiny_vlm.py"
         )
     processor = AutoProcessor.from_pretrained(folder)
-    model = LlavaForConditionalGeneration.from_pretrained(folder, attn_implementation=attn_implementation,
-                                                          dtype=torch.float32)
+    model = bundled_model_class().from_pretrained(folder, attn_implementation=attn_implementation, dtype=torch.float32)
     model.eval()
     return model, processor
 
@@ -47,4 +54,4 @@ def load_model(name_or_dir: str | Path, attn_implementation: str = "eager") -> t
     return model, AutoProcessor.from_pretrained(folder)
 
 
-__all__ = ["BUNDLED_DIR", "load_bundled", "load_model"]
+__all__ = ["BUNDLED_DIR", "bundled_model_class", "load_bundled", "load_model"]

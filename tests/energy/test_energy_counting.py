@@ -69,7 +69,8 @@ def test_shape_counts_by_hand():
 
 
 def test_kv_projection_bytes_and_workload_counts():
-    from spikemllm.hardware.workload import Workload, qwen2_vl_7b
+    from spikemllm.hardware.workload import Workload
+    from spikemllm.models.qwen2_vl import qwen2_vl_7b
 
     counts = counts_from_workload(Workload(qwen2_vl_7b(), output_tokens=8), "both")
     k = next(c for c in counts if c.name.startswith("lm.k_proj") and "text" in c.per_modality)

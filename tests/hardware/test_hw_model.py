@@ -7,7 +7,9 @@ from spikemllm.hardware.accel_model import AcceleratorConfig, job_cost, run_acce
 from spikemllm.hardware.gpu import get_gpu, gpu_phase, run_gpu
 from spikemllm.hardware.report import compare, format_comparison
 from spikemllm.hardware.workload import (AttentionShape, LinearOp, MatmulJob, ModelShape, Workload, decode_jobs,
-                                         prefill_jobs, qwen2_vl_7b)
+                                         prefill_jobs)
+from spikemllm.models import shape_of_config
+from spikemllm.models.qwen2_vl import qwen2_vl_7b
 
 
 def test_qwen2_vl_7b_shapes():
@@ -19,7 +21,7 @@ def test_qwen2_vl_7b_shapes():
     assert (w.vision_patches, w.image_tokens, w.prompt_tokens) == (1024, 256, 320)
 
 
-def test_from_hf_config_matches_the_hand_written_shape():
+def test_the_adapter_reads_the_hand_written_shape_from_a_config():
     transformers = pytest.importorskip("transformers")
     cfg = transformers.Qwen2VLConfig(
         text_config=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
@@ -27,10 +29,32 @@ def test_from_hf_config_matches_the_hand_written_shape():
                          rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1e6}),
         vision_config=dict(depth=32, embed_dim=1280, hidden_size=3584, num_heads=16, mlp_ratio=4, patch_size=14,
                            spatial_merge_size=2, temporal_patch_size=2, in_channels=3))
-    got, ref = ModelShape.from_hf_config(cfg), qwen2_vl_7b()
+    got, ref = shape_of_config(cfg), qwen2_vl_7b()
     for part in ("lm", "vision", "projector"):
         assert got.params(part) == ref.params(part)
     assert got.lm_attention == ref.lm_attention and got.vision_attention == ref.vision_attention
+
+
+def test_shape_of_config_asks_the_family_adapter(monkeypatch):
+    """The hardware model's shape comes from the adapter registered for the config's model_type; a type no
+    adapter knows is read as a plain decoder LM (no vision tower)."""
+    from types import SimpleNamespace
+
+    from spikemllm.models import base
+
+    text = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_hidden_layers=2, vocab_size=96)
+    plain = shape_of_config(SimpleNamespace(model_type="no_such_family", **text))
+    assert plain.name == "no_such_family" and plain.vision_linears == () and plain.params("lm") > 0
+
+    class Toy(base.Adapter):
+        family, model_types = "toy", ("toy_vlm",)
+
+        def model_shape(self, config, name=None):
+            return base.decoder_shape(config, "from the toy adapter")
+
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    base.register_adapter(Toy())
+    assert shape_of_config(SimpleNamespace(model_type="toy_vlm", **text)).name == "from the toy adapter"
 
 
 def _tiny_model() -> ModelShape:

@@ -47,3 +47,30 @@ def test_json_round_trip_keeps_the_options():
     assert back == cfg and back.options_for("smoothquant").alpha == 0.7
     with pytest.raises(ConfigError, match="bogus"):
         SpikeConfig.from_json(cfg.to_json().replace('"scale_search"', '"bogus"'))
+
+
+def test_declare_method_is_the_registration_header(monkeypatch):
+    """One decorator declares name, kind, Options and calibration, and registers; the built-ins use it."""
+    from dataclasses import dataclass
+
+    from spikemllm.methods import base
+
+    @dataclass(frozen=True)
+    class ToyOptions:
+        level: int = 1
+
+    monkeypatch.setattr(base, "_METHODS", dict(base._METHODS))  # the toy leaves the real registry as it was
+
+    @base.declare_method("toy", "transform", ToyOptions, needs_calibration=True)
+    class Toy(base.Method):
+        def apply(self, ctx):
+            pass
+
+    assert base.get_method("toy") is Toy
+    assert (Toy.name, Toy.kind, Toy.Options, Toy.needs_calibration) == ("toy", "transform", ToyOptions, True)
+    assert Toy(level=3).opts == ToyOptions(level=3)
+    with pytest.raises(ValueError, match="already registered"):
+        base.declare_method("toy", "weights")(type("Toy2", (base.Method,), {}))
+    expected = {"rtn": ("weights", False), "gptq": ("weights", True), "external": ("weights", False),
+                "smoothquant": ("transform", True), "rotation": ("transform", False)}
+    assert {n: (base.get_method(n).kind, base.get_method(n).needs_calibration) for n in expected} == expected
