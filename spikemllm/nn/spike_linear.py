@@ -301,9 +301,11 @@ class SpikeLinear(RecordsStats, nn.Module):
             if g == 1:
                 return int_mm(a, wt)
             out = scratch("group_i32", (g, a.shape[0], self.out_features), torch.int32, a.device)
-            for j in range(g):
-                sl = slice(j * self._part, (j + 1) * self._part)
-                int_mm(a[:, sl], wt[sl], out=out[j])
+            # G small products: the per-call Python and dispatch cost is a large share at K = group size, so
+            # the views come from one split/unbind each (weight views cached) and CPU calls the op directly.
+            mm = torch._int_mm if a.device.type == "cpu" else int_mm
+            for a_j, w_j, o_j in zip(a.split(self._part, dim=1), self._weight_groups(), out.unbind(0)):
+                mm(a_j, w_j, out=o_j)
             return out
 
         if not faithful:
@@ -319,6 +321,12 @@ class SpikeLinear(RecordsStats, nn.Module):
         for part in parts:
             acc = part.clone() if acc is None else self.coder.combine_(acc, part)
         return acc
+
+    def _weight_groups(self) -> tuple[torch.Tensor, ...]:
+        """Views ``[group, out]`` of the int8 weights per activation group (no copy), cached with the plan."""
+        if "wgroups" not in self._plan_cache:
+            self._plan_cache["wgroups"] = self.qweight.t().split(self._part, dim=0)
+        return self._plan_cache["wgroups"]
 
     def _group_rowsum(self, zero: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Per-group zero-point correction ``z * rowsum(W_g)``, shape ``[G, N, out]``."""
