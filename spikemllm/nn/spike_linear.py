@@ -340,12 +340,16 @@ class SpikeLinear(RecordsStats, nn.Module):
         """Integer sums to real outputs; one code path for every mode so results agree bit for bit."""
         if acc.dim() == 3:  # group partials [G, N, out]
             # Same products and the same sum(0) as ever (bit for bit), computed in place: a fresh [G, N, out]
-            # tensor per step cost more than the arithmetic (page faults). int32 partials are converted into a
-            # reused float32 buffer (a mixed int32 * float32 multiply would make a hidden converted copy).
+            # tensor per step cost more than the arithmetic (page faults). int32 partials (a scratch buffer or a
+            # fresh faithful sum, never used again) are converted to float32 where they lie, through a float32
+            # view of the same memory: each element is read and written at its own place, the same rounding as
+            # ``.float()``, at half the memory traffic of converting into a second buffer (a mixed int32 *
+            # float32 multiply would make a hidden converted copy).
             first = scale.permute(1, 0, 2) if scale.dim() == 3 else (
                 self.wscale.t().unsqueeze(1) if self.wscale.shape[1] > 1 else None)
             if acc.dtype == torch.int32:
-                f = scratch("group_f32", tuple(acc.shape), torch.float32, acc.device).copy_(acc)
+                f = acc.view(torch.float32)
+                f.copy_(acc)
                 acc = f if first is None else f.mul_(first)
             else:
                 acc = acc.float() if acc.dtype != torch.float32 else acc
@@ -353,15 +357,15 @@ class SpikeLinear(RecordsStats, nn.Module):
                     acc = acc.mul_(first)
             if scale.dim() == 3 and self.wscale.shape[1] > 1:
                 acc = acc.mul_(self.wscale.t().unsqueeze(1))
-            y = acc.sum(0)
+            y = acc.sum(0)  # a fresh [N, out]: the rescale and bias below run in place on it
             if scale.dim() == 2:
-                y = y * scale
+                y = _mul_fresh(y, scale)
             if self.wscale.shape[1] == 1:
-                y = y * self.wscale.t()
+                y = _mul_fresh(y, self.wscale.t())
         else:
             y = (acc.float() * scale) * self.wscale.t()
-        if self.bias is not None:
-            y = y + self.bias
+        if self.bias is not None:  # y is fresh on every path (never the caller's tensor nor a scratch buffer)
+            y = y.add_(self.bias) if torch.result_type(y, self.bias) == y.dtype else y + self.bias
         return y
 
     # --- statistics ------------------------------------------------------------------------------------
@@ -390,6 +394,14 @@ class SpikeLinear(RecordsStats, nn.Module):
                 f"T(text/vision)={self.t_text}/{self.t_vision}, region={self.region}, "
                 f"w_bits={self.weight_spec.bits}, mode={self.mode}, backend={backend}"
                 + (f" ({why})" if why else ""))
+
+
+def _mul_fresh(y: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``y * other`` in place on a fresh ``y`` when the result keeps ``y``'s dtype and shape (the same rounding);
+    out of place when it would promote (a float64 scale makes a float64 result, as it always did)."""
+    if torch.result_type(y, other) == y.dtype and torch.broadcast_shapes(y.shape, other.shape) == y.shape:
+        return y.mul_(other)
+    return y * other
 
 
 def _set_everywhere(model: nn.Module, field: str, value: str, allowed: tuple[str, ...]) -> nn.Module:
