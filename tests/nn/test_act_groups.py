@@ -135,3 +135,18 @@ def test_weight_groups_keep_float64_outputs_for_float64_inputs():
         assert y.dtype == torch.float64 and torch.equal(y, ref)
         m.backend = "float"
         assert torch.equal(y, m(x))
+
+
+def test_groups_run_in_and_out_of_inference_mode():
+    # the group partials live in reused scratch buffers: one made under inference_mode (an inference tensor)
+    # must not be updated in place by a later call outside it (a RuntimeError before).
+    torch.manual_seed(2)
+    m = SpikeLinear.from_linear(torch.nn.Linear(32, 8), coder="tc-lif", t_text=4, act_group_size=16)
+    x = torch.randn(3, 32)
+    with torch.inference_mode():
+        a = m(x)
+    with torch.no_grad():
+        b = m(x)
+    with torch.inference_mode():
+        c = m(x)
+    assert torch.equal(a, b) and torch.equal(a, c)
