@@ -301,9 +301,11 @@ class SpikeLinear(RecordsStats, nn.Module):
             if g == 1:
                 return int_mm(a, wt)
             out = scratch("group_i32", (g, a.shape[0], self.out_features), torch.int32, a.device)
-            for j in range(g):
-                sl = slice(j * self._part, (j + 1) * self._part)
-                int_mm(a[:, sl], wt[sl], out=out[j])
+            # G small products: the per-call Python and dispatch cost is a large share at K = group size, so
+            # the views come from one split/unbind each (weight views cached) and CPU calls the op directly.
+            mm = torch._int_mm if a.device.type == "cpu" else int_mm
+            for a_j, w_j, o_j in zip(a.split(self._part, dim=1), self._weight_groups(), out.unbind(0)):
+                mm(a_j, w_j, out=o_j)
             return out
 
         if not faithful:
@@ -320,6 +322,12 @@ class SpikeLinear(RecordsStats, nn.Module):
             acc = part.clone() if acc is None else self.coder.combine_(acc, part)
         return acc
 
+    def _weight_groups(self) -> tuple[torch.Tensor, ...]:
+        """Views ``[group, out]`` of the int8 weights per activation group (no copy), cached with the plan."""
+        if "wgroups" not in self._plan_cache:
+            self._plan_cache["wgroups"] = self.qweight.t().split(self._part, dim=0)
+        return self._plan_cache["wgroups"]
+
     def _group_rowsum(self, zero: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Per-group zero-point correction ``z * rowsum(W_g)``, shape ``[G, N, out]``."""
         g = self.in_features // self._part
@@ -332,12 +340,16 @@ class SpikeLinear(RecordsStats, nn.Module):
         """Integer sums to real outputs; one code path for every mode so results agree bit for bit."""
         if acc.dim() == 3:  # group partials [G, N, out]
             # Same products and the same sum(0) as ever (bit for bit), computed in place: a fresh [G, N, out]
-            # tensor per step cost more than the arithmetic (page faults). int32 partials are converted into a
-            # reused float32 buffer (a mixed int32 * float32 multiply would make a hidden converted copy).
+            # tensor per step cost more than the arithmetic (page faults). int32 partials (a scratch buffer or a
+            # fresh faithful sum, never used again) are converted to float32 where they lie, through a float32
+            # view of the same memory: each element is read and written at its own place, the same rounding as
+            # ``.float()``, at half the memory traffic of converting into a second buffer (a mixed int32 *
+            # float32 multiply would make a hidden converted copy).
             first = scale.permute(1, 0, 2) if scale.dim() == 3 else (
                 self.wscale.t().unsqueeze(1) if self.wscale.shape[1] > 1 else None)
             if acc.dtype == torch.int32:
-                f = scratch("group_f32", tuple(acc.shape), torch.float32, acc.device).copy_(acc)
+                f = acc.view(torch.float32)
+                f.copy_(acc)
                 acc = f if first is None else f.mul_(first)
             else:
                 acc = acc.float() if acc.dtype != torch.float32 else acc
@@ -345,15 +357,15 @@ class SpikeLinear(RecordsStats, nn.Module):
                     acc = acc.mul_(first)
             if scale.dim() == 3 and self.wscale.shape[1] > 1:
                 acc = acc.mul_(self.wscale.t().unsqueeze(1))
-            y = acc.sum(0)
+            y = acc.sum(0)  # a fresh [N, out]: the rescale and bias below run in place on it
             if scale.dim() == 2:
-                y = y * scale
+                y = _mul_fresh(y, scale)
             if self.wscale.shape[1] == 1:
-                y = y * self.wscale.t()
+                y = _mul_fresh(y, self.wscale.t())
         else:
             y = (acc.float() * scale) * self.wscale.t()
-        if self.bias is not None:
-            y = y + self.bias
+        if self.bias is not None:  # y is fresh on every path (never the caller's tensor nor a scratch buffer)
+            y = y.add_(self.bias) if torch.result_type(y, self.bias) == y.dtype else y + self.bias
         return y
 
     # --- statistics ------------------------------------------------------------------------------------
@@ -382,6 +394,14 @@ class SpikeLinear(RecordsStats, nn.Module):
                 f"T(text/vision)={self.t_text}/{self.t_vision}, region={self.region}, "
                 f"w_bits={self.weight_spec.bits}, mode={self.mode}, backend={backend}"
                 + (f" ({why})" if why else ""))
+
+
+def _mul_fresh(y: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``y * other`` in place on a fresh ``y`` when the result keeps ``y``'s dtype and shape (the same rounding);
+    out of place when it would promote (a float64 scale makes a float64 result, as it always did)."""
+    if torch.result_type(y, other) == y.dtype and torch.broadcast_shapes(y.shape, other.shape) == y.shape:
+        return y.mul_(other)
+    return y * other
 
 
 def _set_everywhere(model: nn.Module, field: str, value: str, allowed: tuple[str, ...]) -> nn.Module:

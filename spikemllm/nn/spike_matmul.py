@@ -53,6 +53,8 @@ def scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch
     Large temporaries freshly allocated on every call cost more than the arithmetic on them (the allocator
     returns them to the OS and each call faults the pages in again). The caller must be done with the
     tensor before asking for the same name again; results returned to users are never scratch.
+    Buffers made under ``torch.inference_mode`` are inference tensors, which may not be updated in place outside
+    it: each mode keeps its own buffers (a model run under inference mode, then outside, still works).
     """
     numel = 1
     for d in shape:
@@ -62,7 +64,7 @@ def scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch
     bufs = getattr(_scratch, "bufs", None)
     if bufs is None:
         bufs = _scratch.bufs = {}
-    key = (name, dtype, device)
+    key = (name, dtype, device, torch.is_inference_mode_enabled())
     buf = bufs.get(key)
     if buf is None or buf.numel() < numel:
         buf = bufs[key] = torch.empty(numel, dtype=dtype, device=device)

@@ -81,3 +81,72 @@ def test_config_field_validated_and_round_trips():
             SpikeConfig(act_group_size=bad)
     with pytest.raises(ValueError, match="act_group_size"):
         SpikeConfig(weight_granularity="per-group", group_size=64, act_group_size=32)
+
+
+def _group_partials(m: SpikeLinear, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Independent integer partials ``[G, N, out]`` (float64, exact) and scales ``[G, N, 1]`` of a signed layer."""
+    from spikemllm.quant import quantize
+
+    n, g = x.shape[0], m.in_features // m.act_group_size
+    qz = quantize(x.reshape(n, g, -1), m.act_spec, qmax=m.coder.qmax)
+    q = qz.q.reshape(n, g, -1).double().transpose(0, 1)  # [G, N, group]
+    w = m.qweight.double().reshape(m.out_features, g, -1).permute(1, 2, 0)  # [G, group, out]
+    return q @ w, qz.scale.transpose(0, 1)
+
+
+@pytest.mark.parametrize("in_features", [64, 512])  # G = 4 (sequential sum), G = 32 (torch's cascaded sum)
+def test_group_outputs_follow_the_stated_float_arithmetic(in_features):
+    # y = sum_g(float32(acc_g) * s_g, torch.sum's order) * w + b: the arithmetic every backend must keep, bit for
+    # bit. Also guards the in-place int32 -> float32 conversion and the reused scratch buffers: an earlier
+    # output must survive the next call.
+    torch.manual_seed(0)
+    m = SpikeLinear.from_linear(torch.nn.Linear(in_features, 40), coder="tc-lif", t_text=4, act_group_size=16)
+    assert m.backend_in_use() == "int"
+    x1 = torch.randn(7, in_features) * torch.linspace(0.1, 4, in_features)
+    x2 = torch.randn(7, in_features)
+    with torch.inference_mode():
+        for mode in ("fused", "faithful"):
+            m.mode = mode
+            y1 = m(x1)
+            kept = y1.clone()
+            y2 = m(x2)
+            for x, y in ((x1, y1), (x2, y2)):
+                acc, s = _group_partials(m, x)
+                ref = (acc.float() * s).sum(0) * m.wscale.t() + m.bias
+                assert torch.equal(y, ref), mode
+            assert torch.equal(y1, kept), mode
+
+
+def test_weight_groups_keep_float64_outputs_for_float64_inputs():
+    # per-token activations with per-group weights: the per-token scale of a float64 input is float64 and the
+    # rescale promotes to it (the in-place rescale must not round it back to float32).
+    torch.manual_seed(1)
+    m = SpikeLinear.from_linear(torch.nn.Linear(64, 8), coder="if", t_text=7,
+                                weight_spec=QuantSpec(bits=4, granularity="per-group", group_size=16))
+    x = torch.randn(5, 64, dtype=torch.float64)
+    from spikemllm.quant import quantize
+
+    qz = quantize(x, m.act_spec, qmax=m.coder.qmax)
+    acc = qz.q.reshape(5, 4, 16).transpose(0, 1) @ m.qweight.double().reshape(8, 4, 16).permute(1, 2, 0)
+    ref = (acc.float() * m.wscale.t().unsqueeze(1)).sum(0) * qz.scale + m.bias  # float32 sum, float64 rescale
+    assert qz.scale.dtype == torch.float64
+    with torch.inference_mode():
+        y = m(x)
+        assert y.dtype == torch.float64 and torch.equal(y, ref)
+        m.backend = "float"
+        assert torch.equal(y, m(x))
+
+
+def test_groups_run_in_and_out_of_inference_mode():
+    # the group partials live in reused scratch buffers: one made under inference_mode (an inference tensor)
+    # must not be updated in place by a later call outside it (a RuntimeError before).
+    torch.manual_seed(2)
+    m = SpikeLinear.from_linear(torch.nn.Linear(32, 8), coder="tc-lif", t_text=4, act_group_size=16)
+    x = torch.randn(3, 32)
+    with torch.inference_mode():
+        a = m(x)
+    with torch.no_grad():
+        b = m(x)
+    with torch.inference_mode():
+        c = m(x)
+    assert torch.equal(a, b) and torch.equal(a, c)
