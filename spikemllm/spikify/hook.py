@@ -2,11 +2,12 @@
 
 It asks the family adapter (``ModelMap.vision_mask``) for the mask of the call's inputs and keeps the masks of
 the positions already in the KV cache, so that spiking attention knows the modality of every key during
-``generate()``. Tokens generated after the prompt carry text ids, so they are text. After a prefill-sized call
-it gives the heap memory the call freed back to the system (see :func:`spikemllm.spikify.meta.release_memory`).
+``generate()``. Tokens generated after the prompt carry text ids, so they are text. After a long prefill-sized
+call it gives the heap memory the call freed back to the system (see :func:`spikemllm.spikify.meta.release_memory`).
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -16,8 +17,12 @@ from ..models.base import ModelMap
 from ..nn.modality import reset_masks, set_masks
 from .meta import release_memory
 
-# After a call over at least this many tokens (a prefill, not a decode step), the heap is trimmed.
+# After a call over at least this many tokens (a prefill, not a decode step) that lasted at least this long, the
+# heap is trimmed. A trim costs ~10 ms plus the page faults of the next call that reuses the memory: worth it after
+# a prefill of a large model (seconds), not in a loop of small calls (measured on the tiny bench_convert.py models:
+# trimming after every 100-token call made spiking attention 1.23-1.35x dense instead of 1.10-1.23x).
 TRIM_AFTER_TOKENS = 64
+TRIM_AFTER_SECONDS = 0.5
 
 
 def _cache_len(kwargs: dict[str, Any]) -> int:
@@ -63,6 +68,7 @@ class ModalityHook:
             kv = mask
         self.history = kv
         self._big = ids is not None and ids.numel() >= TRIM_AFTER_TOKENS
+        self._t0 = time.perf_counter()
         # No vision token in this call: publish None, so every layer (poolers included) runs at text T.
         query_mask = mask if mask is not None and bool(mask.any()) else None
         self._tokens.append(set_masks(query_mask, kv))
@@ -70,7 +76,7 @@ class ModalityHook:
     def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
         if self._tokens:
             reset_masks(self._tokens.pop())
-        if getattr(self, "_big", False):
+        if getattr(self, "_big", False) and time.perf_counter() - self._t0 >= TRIM_AFTER_SECONDS:
             # A prefill frees activations that glibc would keep in the heap (the spiking model holds a third of
             # the float model's weights, so they would be a visible share of its resident memory); ~10 ms.
             release_memory()
