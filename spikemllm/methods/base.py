@@ -195,13 +195,19 @@ def validate_order(names: tuple[str, ...] | list[str]) -> list[type[Method]]:
     return classes
 
 
-def apply_methods(ctx: QuantContext) -> None:
-    """Run the config's methods in order, then RTN for any target layer left without weights."""
+def apply_methods(ctx: QuantContext, *, rtn: bool = True) -> None:
+    """Run the config's methods in order, then RTN for any target layer left without weights.
+
+    ``rtn=False`` leaves RTN out (as a listed method and as the fallback): :func:`spikemllm.convert` quantizes
+    those layers one at a time in its spikify pass instead, with the same codes, so it never holds them all.
+    """
     for cls in validate_order(ctx.config.methods):
+        if not rtn and cls.name == "rtn":
+            continue
         opts = ctx.options(cls.name)
         if "progress" in {f.name for f in dataclasses.fields(cls.Options)}:
             opts.setdefault("progress", ctx.progress)
         cls(**opts).apply(ctx)
     missing = [n for n in ctx.targets if n not in ctx.weights]
-    if missing:
+    if rtn and missing:
         get_method("rtn")().apply(ctx)

@@ -12,7 +12,6 @@ model up front. Codes chosen ahead by a weight method (GPTQ, external) wait in
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Iterable
 
 import torch
@@ -23,8 +22,7 @@ from ..calibrate.offload import read_param
 from ..config import SpikeConfig
 from ..errors import ConfigError
 from ..logs import get_logger
-from ..methods import QuantContext
-from ..methods.base import validate_order
+from ..methods import QuantContext, apply_methods
 from ..models.base import ModelMap, describe
 from ..nn.spike_attention import register_spike_attention
 from ..nn.spike_linear import SpikeLinear
@@ -70,18 +68,6 @@ def spikify_attention(mm: ModelMap, config: SpikeConfig) -> int:
         if cfg is not None and hasattr(cfg, "_attn_implementation"):
             cfg._attn_implementation = name_
     return count
-
-
-def apply_methods_lean(ctx: QuantContext) -> None:
-    """The config's methods in order, except RTN: what is left without codes gets RTN layer by layer in the
-    spikify pass (the same codes :class:`~spikemllm.methods.rtn.RTN` would choose, without holding them all)."""
-    for cls in validate_order(ctx.config.methods):
-        if cls.name == "rtn":
-            continue
-        opts = ctx.options(cls.name)
-        if "progress" in {f.name for f in dataclasses.fields(cls.Options)}:
-            opts.setdefault("progress", ctx.progress)
-        cls(**opts).apply(ctx)
 
 
 def spikify_layer(model: nn.Module, mm: ModelMap, ctx: QuantContext, name: str, lin: nn.Module, *,
@@ -146,7 +132,7 @@ def convert(model: nn.Module, config: SpikeConfig | None = None, calib: Iterable
     config = config or SpikeConfig()
     ctx = prepare(model, config, calib, progress=progress)
     if quantize_weights:
-        apply_methods_lean(ctx)
+        apply_methods(ctx, rtn=False)  # RTN runs layer by layer in the spikify pass below
     names = list(ctx.targets)
     freed = 0
     for name in tqdm(names, desc="spikify", unit="layer", disable=not progress):

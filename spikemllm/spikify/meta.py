@@ -18,22 +18,19 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..nn.spike_linear import SpikeLinear
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from ..placement import DTYPES, resolve_dtype
 
 
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
-    """``None``/``"auto"`` -> None (as stored); a name or a torch float dtype -> that dtype."""
-    if dtype is None or dtype == "auto":
-        return None
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise ValueError(f"dtype={dtype} is not supported; allowed values: auto, {', '.join(DTYPES)}")
-        return dtype
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r} is unknown; allowed values: auto, {', '.join(DTYPES)}")
-    return DTYPES[dtype]
+    """``None``/``"auto"`` -> None (as stored); a name or a torch float dtype -> that dtype (one rule with the
+    CLI's ``--dtype``: :func:`spikemllm.placement.resolve_dtype`; the message names the Python argument)."""
+    try:
+        return resolve_dtype(dtype, flag="dtype")
+    except ConfigError:
+        allowed = ", ".join(DTYPES)
+        raise ConfigError(f"dtype={dtype!r} is unknown; allowed values: {allowed}") from None
 
 
 def empty_model(cls: Any, hf_config: Any, **kwargs: Any) -> nn.Module:
@@ -118,5 +115,5 @@ def release_memory() -> None:
 
 _LIBC = None
 
-__all__ = ["DTYPES", "assign", "cast_state", "empty_model", "meta_tensors", "parse_dtype", "release_memory",
+__all__ = ["assign", "cast_state", "empty_model", "meta_tensors", "parse_dtype", "release_memory",
            "target_dtype"]

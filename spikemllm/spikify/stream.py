@@ -37,10 +37,12 @@ from tqdm.auto import tqdm
 from ..config import SpikeConfig
 from ..errors import CheckpointError, InsufficientMemory
 from ..logs import get_logger
+from ..methods import apply_methods
 from ..methods.base import get_method
 from ..models.base import ModelMap
-from .convert import apply_methods_lean, finish, prepare, spikify_layer
-from .meta import DTYPES, assign, empty_model, meta_tensors, parse_dtype, release_memory
+from ..placement import DTYPES
+from .convert import finish, prepare, spikify_layer
+from .meta import assign, empty_model, meta_tensors, parse_dtype, release_memory
 
 log = get_logger(__name__)
 
@@ -449,7 +451,7 @@ def convert_folder(folder: str | os.PathLike, config: SpikeConfig | None = None,
         hooked = needs_forward(config)
         if hooked:
             _attach_offload(model, reader, [b for b, _ in pl.blocks])
-            apply_methods_lean(ctx)
+            apply_methods(ctx, rtn=False)
         by_block: dict[str, list[str]] = {}
         for name in list(ctx.targets):
             where = mm.layer_of(name)
