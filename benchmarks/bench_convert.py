@@ -17,7 +17,9 @@ cProfile summary of one faithful and one fused forward.
 A second table (``overheads``) puts side by side, per coder setting, the fused model with dense attention, with
 spiking attention and with activation scales per group of 16 features (dense attention), and the float
 backend (integer-valued float matmuls, the engine before issue 12) of the dense model: the ratios
-spiking / dense attention (acceptance: <= 1.3) and groups of 16 / per token (<= 1.5), CPU time, medians.
+spiking / dense attention (acceptance: <= 1.3) and groups of 16 / per token (<= 1.5), CPU time, medians. The
+groups model also runs with the native kernel switched off (its torch path, the engine before the kernel) and on
+the float backend: all three must give identical logits.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from typing import Any
 import torch
 
 import spikemllm
-from spikemllm.nn import set_backend
+from spikemllm.nn import native, set_backend
 
 SETTINGS = [("TC-LIF", "tc-lif", 3), ("TC-LIF", "tc-lif", 4), ("IF", "if", 7), ("IF", "if", 15)]
 TEXT = dict(vocab_size=2048, hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=8,
@@ -109,15 +111,31 @@ def overheads(fp: torch.nn.Module, inputs: dict[str, Any], coder: str, t: int, r
     paths = {"fp": fp, "dense": conv(attention="dense"), "spike": conv(attention="spike"),
              "groups16": conv(attention="dense", act_group_size=16)}
     paths["dense_float"] = set_backend(copy.deepcopy(paths["dense"]), "float")
+    paths["groups16_torch"] = paths["groups16"]  # the same model with the native kernel switched off
+    groups_float = set_backend(copy.deepcopy(paths["groups16"]), "float")  # outside inference mode: deepcopy
+
+    def run(k: str, m: torch.nn.Module) -> torch.Tensor:
+        native.set_enabled(k != "groups16_torch")
+        try:
+            return m(**inputs).logits
+        finally:
+            native.set_enabled(True)
+
     cpu: dict[str, list[float]] = {k: [] for k in paths}
     with torch.inference_mode():
-        same = torch.equal(paths["dense"](**inputs).logits, paths["dense_float"](**inputs).logits)
-        for m in paths.values():
-            m(**inputs)  # warm-up
+        same = torch.equal(run("dense", paths["dense"]), run("dense_float", paths["dense_float"]))
+        g = run("groups16", paths["groups16"])
+        same_groups = (torch.equal(g, run("groups16_torch", paths["groups16"]))
+                       and torch.equal(g, groups_float(**inputs).logits))
+        for k, m in paths.items():
+            run(k, m)  # warm-up
         for _ in range(repeats):
             for k, m in paths.items():
-                cpu[k].append(_timed(m, inputs)[1])
-    return {**{k: statistics.median(v) for k, v in cpu.items()}, "identical": float(same)}
+                t0 = time.thread_time()
+                run(k, m)
+                cpu[k].append(time.thread_time() - t0)
+    return {**{k: statistics.median(v) for k, v in cpu.items()}, "identical": float(same),
+            "identical_groups": float(same_groups)}
 
 
 def profile(model: torch.nn.Module, inputs: dict[str, Any], top: int = 12) -> str:
@@ -148,9 +166,9 @@ def main() -> None:
     if "overheads" in args.tables:
         print("\n### fused overheads (CPU time, ratios of medians)\n")
         print("| model | coder | T | FP ms | dense fused / FP | float backend (before) / FP | spike-attn fused / FP | "
-              "act groups 16 / FP | spike / dense attn (<= 1.3) | groups 16 / per token (<= 1.5) | "
-              "int == float backend |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+              "act groups 16 / FP | groups 16, torch path / FP | spike / dense attn (<= 1.3) | "
+              "groups 16 / per token (<= 1.5) | int == float backend (dense; groups: native, torch, float) |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for name in args.models:
             fp, inputs = builders[name]()
             for label, coder, t in SETTINGS:
@@ -158,8 +176,9 @@ def main() -> None:
                 sd, gt = r["spike"] / r["dense"], r["groups16"] / r["dense"]
                 print(f"| {name} | {label} | {t} | {r['fp'] * 1e3:.1f} | {r['dense'] / r['fp']:.2f}x | "
                       f"{r['dense_float'] / r['fp']:.2f}x | {r['spike'] / r['fp']:.2f}x | "
-                      f"{r['groups16'] / r['fp']:.2f}x | {sd:.2f}x {'ok' if sd <= 1.3 else 'MISS'} | "
-                      f"{gt:.2f}x {'ok' if gt <= 1.5 else 'MISS'} | {'yes' if r['identical'] else 'NO'} |",
+                      f"{r['groups16'] / r['fp']:.2f}x | {r['groups16_torch'] / r['fp']:.2f}x | "
+                      f"{sd:.2f}x {'ok' if sd <= 1.3 else 'MISS'} | {gt:.2f}x {'ok' if gt <= 1.5 else 'MISS'} | "
+                      f"{'yes' if r['identical'] else 'NO'}; {'yes' if r['identical_groups'] else 'NO'} |",
                       flush=True)
     if "modes" not in args.tables:
         return

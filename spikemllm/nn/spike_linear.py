@@ -19,6 +19,11 @@ Backends (chosen per layer, shown in ``extra_repr``; :func:`set_backend` overrid
   ``2**24`` (float32) or ``2**53`` (float64). Used only where the integer path cannot run: codes beyond int8
   (``q_max > 127``, e.g. TC-LIF with ``T >= 8``), a bound of ``2**31`` or more, or a device without the op.
 
+Groups (``act_group_size``, per-group weights): each group's integer sum is converted to float32, times its
+activation and weight scales, and the groups are summed in one order (:mod:`.group_sum`) on every path. On CPU the
+fused integer path runs the native kernel (:mod:`.native`, AVX512-VNNI) that keeps each group's sum in a register
+rather than writing ``[G, N, out]`` partials; elsewhere the partials are materialised and summed in torch ops.
+
 Both give the same exact integer sums; ``_finish`` turns them into float32 the same way (an exact int32 or
 float64 integer rounds to the same float32), so every backend, and faithful and fused, return identical
 outputs, bit for bit; all equal fakequant up to float rounding of the scales.
@@ -36,6 +41,8 @@ from ..coding import make_coder
 from ..errors import ConfigError
 from ..quant import QuantSpec, Quantized, quantize, quantize_int8
 from ..quant.quantizer import INT8_QMAX
+from . import native
+from .group_sum import ordered_group_sum
 from .modality import current_vision_mask
 from .spike_matmul import _CAT_BYTES, INT_BOUND, exact_dtype, int_mm, int_mm_available, scratch, spike_matmul
 from .spec import MODES, SpikeLinearSpec, spec_kwargs
@@ -263,6 +270,14 @@ class SpikeLinear(RecordsStats, nn.Module):
             wd = self.dequantized_weight()  # built per call: never resident next to the integer weights
             y = F.linear(xd, wd.to(xd.dtype), bias)
             return y.reshape(*lead, self.out_features).to(out_dtype)
+        # float64 scales (float64 inputs) multiply in float64 on the torch path: the kernel's float32 would differ
+        if use_int and self.mode == "fused" and zero is None and torch.float64 not in (scale.dtype, self.wscale.dtype) \
+                and self._group_kernel() is not None:
+            s = scale.reshape(n, -1).float().contiguous() if scale.dim() == 3 else None
+            wg = self.wscale.float().contiguous() if self.wscale.shape[1] > 1 else None
+            y = self._after_groups(self._group_kernel()(q, self.qweight, self._part, s, wg), scale)
+            y = self._add_bias(y)
+            return y.reshape(*lead, self.out_features).to(out_dtype)
         if use_int:
             acc = self._int_products(q, t_col, t_max)
             if zero is not None:  # W (q - z) = W q - z * rowsum(W), in int32: still exact
@@ -357,16 +372,58 @@ class SpikeLinear(RecordsStats, nn.Module):
                     acc = acc.mul_(first)
             if scale.dim() == 3 and self.wscale.shape[1] > 1:
                 acc = acc.mul_(self.wscale.t().unsqueeze(1))
-            y = acc.sum(0)  # a fresh [N, out]: the rescale and bias below run in place on it
-            if scale.dim() == 2:
-                y = _mul_fresh(y, scale)
-            if self.wscale.shape[1] == 1:
-                y = _mul_fresh(y, self.wscale.t())
+            # a fresh [N, out] in the one order every path shares (group_sum.py): the rescale and bias run in place
+            y = self._after_groups(ordered_group_sum(acc), scale)
         else:
             y = (acc.float() * scale) * self.wscale.t()
+        return self._add_bias(y)
+
+    def _after_groups(self, y: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """The scales not applied per group: a per-token activation scale, per-channel weight scales."""
+        if scale.dim() == 2:
+            y = _mul_fresh(y, scale)
+        if self.wscale.shape[1] == 1:
+            y = _mul_fresh(y, self.wscale.t())
+        return y
+
+    def _add_bias(self, y: torch.Tensor) -> torch.Tensor:
         if self.bias is not None:  # y is fresh on every path (never the caller's tensor nor a scratch buffer)
             y = y.add_(self.bias) if torch.result_type(y, self.bias) == y.dtype else y + self.bias
         return y
+
+    def _group_kernel(self) -> native.GroupKernel | None:
+        """The native grouped-product kernel when it runs this layer (see :meth:`group_path`), else None."""
+        if not native.is_enabled():
+            return None
+        return self._plan_cache["group_kernel"] if "group_kernel" in self._plan_cache else self._group_plan()[0]
+
+    def _group_plan(self) -> tuple[native.GroupKernel | None, str]:
+        """(kernel or None, how grouped products run), decided with the backend plan and cached with it."""
+        self._plan()
+        if "group_kernel" not in self._plan_cache:
+            kern, how = None, ""
+            if self.in_features // self._part > 1:
+                if self._plan_cache["plan"][0] != "int":
+                    how = "torch"
+                elif self.qweight.device.type != "cpu":
+                    how = f"torch (no native kernel on {self.qweight.device.type})"
+                elif self._part % 4:
+                    how = f"torch (group of {self._part} not a multiple of 4)"
+                else:
+                    kern = native.group_kernel()
+                    if kern is None:
+                        how = f"torch ({native.why_unavailable()})"
+                    elif not kern.vnni:
+                        kern, how = None, "torch (this CPU has no AVX512-VNNI)"
+                    else:
+                        how = "native avx512-vnni"
+            self._plan_cache["group_kernel"], self._plan_cache["group_how"] = kern, how
+        return self._plan_cache["group_kernel"], self._plan_cache["group_how"]
+
+    def group_path(self) -> str:
+        """How fused grouped products run: ``native avx512-vnni``, ``torch (why)``, or "" without groups."""
+        how = self._group_plan()[1]
+        return "torch (native kernels switched off)" if how.startswith("native") and not native.is_enabled() else how
 
     # --- statistics ------------------------------------------------------------------------------------
     def _record(self, q: torch.Tensor, t: torch.Tensor | int, t_max: int) -> None:
@@ -393,7 +450,8 @@ class SpikeLinear(RecordsStats, nn.Module):
         return (f"in_features={self.in_features}, out_features={self.out_features}, coder={self.coder.coding}, "
                 f"T(text/vision)={self.t_text}/{self.t_vision}, region={self.region}, "
                 f"w_bits={self.weight_spec.bits}, mode={self.mode}, backend={backend}"
-                + (f" ({why})" if why else ""))
+                + (f" ({why})" if why else "")
+                + (f", groups={self.group_path()}" if not self.qweight.is_meta and self.group_path() else ""))
 
 
 def _mul_fresh(y: torch.Tensor, other: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,8 @@ from spikemllm import SpikeConfig, SpikeLinear
 from spikemllm.nn import vision_mask
 from spikemllm.quant import QuantSpec, round_half_away
 
+from group_reference import cascade_sum  # tests/nn, on sys.path under pytest
+
 
 def _reference(lin: torch.nn.Linear, x: torch.Tensor, qmax: int, group: int, wspec: QuantSpec) -> torch.Tensor:
     """Independent fake-quant: per-(token, group) symmetric codes, RTN weights, float matmul."""
@@ -94,9 +96,9 @@ def _group_partials(m: SpikeLinear, x: torch.Tensor) -> tuple[torch.Tensor, torc
     return q @ w, qz.scale.transpose(0, 1)
 
 
-@pytest.mark.parametrize("in_features", [64, 512])  # G = 4 (sequential sum), G = 32 (torch's cascaded sum)
+@pytest.mark.parametrize("in_features", [64, 512])  # G = 4 (sequential sum), G = 32 (cascaded sum)
 def test_group_outputs_follow_the_stated_float_arithmetic(in_features):
-    # y = sum_g(float32(acc_g) * s_g, torch.sum's order) * w + b: the arithmetic every backend must keep, bit for
+    # y = sum_g(float32(acc_g) * s_g, the cascade order) * w + b: the arithmetic every backend must keep, bit for
     # bit. Also guards the in-place int32 -> float32 conversion and the reused scratch buffers: an earlier
     # output must survive the next call.
     torch.manual_seed(0)
@@ -112,7 +114,7 @@ def test_group_outputs_follow_the_stated_float_arithmetic(in_features):
             y2 = m(x2)
             for x, y in ((x1, y1), (x2, y2)):
                 acc, s = _group_partials(m, x)
-                ref = (acc.float() * s).sum(0) * m.wscale.t() + m.bias
+                ref = cascade_sum(acc.float() * s) * m.wscale.t() + m.bias
                 assert torch.equal(y, ref), mode
             assert torch.equal(y1, kept), mode
 
