@@ -12,7 +12,9 @@ input, repeats interleaved so that machine noise hits every path alike:
 2. weight storage for the fused int path: int8 resident as ``[out, in]`` (what the layer keeps), int8 resident
    as ``[in, out]`` (the kernel's reduction-major layout), and packed int4 (two codes a byte, half the bytes)
    unpacked to int8 on every call. Resident weight bytes are given per layer.
-3. the per-token activation quantizer (codes for T=4 TC-LIF, q_max 15): the algorithm before issue 12
+3. activation groups (fused TC-LIF T=4): per-token scales against scales per group of 16 and 32 features, the
+   groups with the native kernel and with it switched off (the torch path), and whether both gave identical outputs.
+4. the per-token activation quantizer (codes for T=4 TC-LIF, q_max 15): the algorithm before issue 12
    (``vector_norm`` absmax, ten-pass rounding, clamp; re-stated here), ``quantize`` now (float codes) and
    ``quantize_int8`` (int8 codes, the integer engine's input), in microseconds, with a check that all three
    give the same codes and scales.
@@ -29,6 +31,7 @@ from torch import nn
 
 from spikemllm import QuantSpec, SpikeLinear
 from spikemllm.io import pack_int4, unpack_int4
+from spikemllm.nn import native
 from spikemllm.quant import quantize, quantize_int8, round_half_away
 
 SHAPES = [(1536, 1536), (1536, 8960), (8960, 1536)]  # Qwen2-VL-2B text: attention projections, MLP up and down
@@ -112,6 +115,38 @@ def storage_table(tokens: list[int], repeats: int) -> None:
                   f"{med[3] / med[0]:.2f}x | {' / '.join(f'{v:.1f}' for v in mib)} |", flush=True)
 
 
+def groups_table(tokens: list[int], repeats: int) -> None:
+    print("\n### activation groups, fused TC-LIF T=4, int backend (ratio to FP32 nn.Linear)\n")
+    print("| tokens | in->out | FP32 ms | per token | groups 16 native | groups 16 torch | groups 32 native | "
+          "groups 32 torch | groups 16 native / per token | identical |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+
+    def switched(m: nn.Module, on: bool, x: torch.Tensor) -> Callable[[], object]:
+        def run() -> object:
+            native.set_enabled(on)
+            try:
+                return m(x)
+            finally:
+                native.set_enabled(True)
+        return run
+
+    for n in tokens:
+        for k, o in SHAPES:
+            lin = nn.Linear(k, o)
+            x = torch.randn(n, k)
+            per_token = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4)
+            g16 = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4, act_group_size=16)
+            g32 = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4, act_group_size=32)
+            fns = [lambda: lin(x), lambda: per_token(x), switched(g16, True, x), switched(g16, False, x),
+                   switched(g32, True, x), switched(g32, False, x)]
+            med = _times(fns, repeats)
+            with torch.inference_mode():
+                same = all(torch.equal(fns[i](), fns[i + 1]()) for i in (2, 4))
+            r = [v / med[0] for v in med]
+            print(f"| {n} | {k}->{o} | {med[0] * 1e3:.2f} | " + " | ".join(f"{v:.2f}x" for v in r[1:])
+                  + f" | {med[2] / med[1]:.2f}x | {'yes' if same else 'NO'} |", flush=True)
+
+
 def _quantize_before(x: torch.Tensor, qmax: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The per-token quantizer as it was before issue 12 (float codes)."""
     top = torch.linalg.vector_norm(x, ord=float("inf"), dim=-1, keepdim=True)
@@ -143,8 +178,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tokens", type=int, nargs="*", default=[512, 32])
-    ap.add_argument("--tables", nargs="*", default=["backends", "storage", "quantizer"],
-                    choices=["backends", "storage", "quantizer"])
+    ap.add_argument("--tables", nargs="*", default=["backends", "storage", "groups", "quantizer"],
+                    choices=["backends", "storage", "groups", "quantizer"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -153,6 +188,8 @@ def main() -> None:
         backends_table(args.tokens, args.repeats)
     if "storage" in args.tables:
         storage_table(args.tokens, args.repeats)
+    if "groups" in args.tables:
+        groups_table(args.tokens, args.repeats)
     if "quantizer" in args.tables:
         quantizer_table(args.repeats)
 

@@ -197,3 +197,25 @@ def test_switching_native_kernels_off_keeps_outputs_and_says_so():
         finally:
             native.set_enabled(before)
     assert torch.equal(on, off)
+
+
+@needs_kernel
+def test_kernel_built_without_openmp_starts_its_own_threads(tmp_path):
+    # the fallback for a compiler without OpenMP: pthreads of its own, same outputs as one thread
+    import ctypes
+    import shutil
+
+    path = tmp_path / "group_matmul-noomp.so"
+    assert native._compile(shutil.which("cc") or "gcc", path, (native.NATIVE_FLAGS,)) is None
+    kern = native.GroupKernel(ctypes.CDLL(str(path)), path)
+    torch.manual_seed(5)
+    a = torch.randint(-15, 16, (40, 1024), dtype=torch.int8)
+    w = torch.randint(-7, 8, (200, 1024), dtype=torch.int8)
+    s = torch.rand(40, 64)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = kern(a, w, 16, s, None)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(two, KERNEL(a, w, 16, s, None)) and torch.equal(two, _torch_path(a, w, 16, s, None))

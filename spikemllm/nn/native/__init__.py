@@ -86,10 +86,15 @@ def _cpu_tag() -> str:
     return platform.processor() or platform.machine()
 
 
-def _compile(cc: str, out: Path) -> str | None:
+# Tried in order: without OpenMP (a compiler lacking it) the kernel starts threads of its own; without
+# -march=native it still builds its portable scalar path.
+VARIANTS = (NATIVE_FLAGS + ["-fopenmp"], NATIVE_FLAGS, [])
+
+
+def _compile(cc: str, out: Path, variants: tuple[list[str], ...] = VARIANTS) -> str | None:
     """Build into ``out``; returns None on success or the compiler's last error line."""
     last = ""
-    for extra in (NATIVE_FLAGS, []):  # a compiler without -march=native still gets the portable scalar path
+    for extra in variants:
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
             target = Path(tmp) / out.name
             proc = subprocess.run([cc, *FLAGS, *extra, str(SOURCE), "-o", str(target)], capture_output=True,
@@ -111,7 +116,8 @@ def _build() -> GroupKernel | str:
         version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as e:
         return f"the C compiler {cc} did not run: {e}"
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS + NATIVE_FLAGS), version, _cpu_tag()])
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS + NATIVE_FLAGS + ["-fopenmp"]), version,
+                                    _cpu_tag()])
                          .encode()).hexdigest()[:16]
     path = _cache_dir() / f"group_matmul-{key}.so"
     try:
