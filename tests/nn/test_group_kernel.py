@@ -86,21 +86,25 @@ def test_kernel_equals_torch_path_bit_for_bit(n, k, o, group, scales):
         assert torch.equal(KERNEL(a, w, group, s, wg, vnni=vnni), ref), vnni
 
 
-@needs_kernel
-def test_kernel_threads_agree():
-    torch.manual_seed(3)
-    a = torch.randint(-15, 16, (70, 1536), dtype=torch.int8)
-    w = torch.randint(-7, 8, (300, 1536), dtype=torch.int8)
-    s = torch.rand(70, 96)
+def _codes(seed: int, n: int, k: int, o: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(seed)
+    return (torch.randint(-15, 16, (n, k), dtype=torch.int8), torch.randint(-7, 8, (o, k), dtype=torch.int8),
+            torch.rand(n, k // 16))
+
+
+def _on_threads(threads: int, fn, *args):
     before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        torch.set_num_threads(1)
-        one = KERNEL(a, w, 16, s, None)
-        torch.set_num_threads(2)
-        two = KERNEL(a, w, 16, s, None)
+        return fn(*args)
     finally:
         torch.set_num_threads(before)
-    assert torch.equal(one, two)
+
+
+@needs_kernel
+def test_kernel_threads_agree():
+    a, w, s = _codes(3, 70, 1536, 300)
+    assert torch.equal(_on_threads(1, KERNEL, a, w, 16, s, None), _on_threads(2, KERNEL, a, w, 16, s, None))
 
 
 @needs_kernel
@@ -208,14 +212,6 @@ def test_kernel_built_without_openmp_starts_its_own_threads(tmp_path):
     path = tmp_path / "group_matmul-noomp.so"
     assert native._compile(shutil.which("cc") or "gcc", path, (native.NATIVE_FLAGS,)) is None
     kern = native.GroupKernel(ctypes.CDLL(str(path)), path)
-    torch.manual_seed(5)
-    a = torch.randint(-15, 16, (40, 1024), dtype=torch.int8)
-    w = torch.randint(-7, 8, (200, 1024), dtype=torch.int8)
-    s = torch.rand(40, 64)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        two = kern(a, w, 16, s, None)
-    finally:
-        torch.set_num_threads(before)
+    a, w, s = _codes(5, 40, 1024, 200)
+    two = _on_threads(2, kern, a, w, 16, s, None)
     assert torch.equal(two, KERNEL(a, w, 16, s, None)) and torch.equal(two, _torch_path(a, w, 16, s, None))
