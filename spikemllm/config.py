@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .atomic import atomic_write_text
 from .coding import coder_names, get_coder
 from .errors import ConfigError
 from .levels import level_spec
@@ -195,10 +196,11 @@ class SpikeConfig:
         return cls(**d)
 
     def to_json(self, path: str | None = None) -> str:
+        """The config as JSON text; with ``path``, also written there atomically (a reader or a crash mid-write sees
+        the old file or the whole new one, never half of it)."""
         s = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(s + "\n")
+            atomic_write_text(path, s + "\n")
         return s
 
     @classmethod

@@ -129,3 +129,20 @@ def test_public_api():
 
     for name in ("convert", "SpikeConfig", "save", "load", "collect_stats", "set_mode"):
         assert name in spikemllm.__all__ and callable(getattr(spikemllm, name))
+
+
+def test_to_json_path_replaces_the_file_whole_or_not_at_all(tmp_path, monkeypatch):
+    # a crash between writing and renaming must leave the previous config readable and no temporary file behind
+    path = tmp_path / "spike.json"
+    old = SpikeConfig(timesteps=3)
+    old.to_json(str(path))
+    assert SpikeConfig.from_json(str(path)) == old
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        SpikeConfig(timesteps=4).to_json(str(path))
+    assert SpikeConfig.from_json(str(path)) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spike.json"]
