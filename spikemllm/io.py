@@ -117,6 +117,7 @@ def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, 
             save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
             model.config.save_pretrained(tmp)
             cfg.to_json(str(tmp / "spike_config.json"))
+            _save_layout(model, tmp / LAYOUT_FILE)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
             manifest = {
@@ -137,6 +138,22 @@ def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, 
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return out
+
+
+LAYOUT_FILE = "layout.json"  # a declared layout (--layout), so that load() converts the same modules
+
+
+def _save_layout(model: nn.Module, path: Path) -> None:
+    from .models.layout import LAYOUT_ATTR
+
+    lay = getattr(model, LAYOUT_ATTR, None)
+    if lay is None:
+        return
+    if lay.vision_mask_fn is not None:  # Python code: it cannot be written to a file
+        log.warning("the model's declared layout recognises vision tokens with a Python function, which is not "
+                    "saved: load this checkpoint with spikemllm.load(path, layout=...) giving the same layout")
+        return
+    path.write_text(json.dumps(lay.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def recover(path: str | os.PathLike) -> None:
@@ -220,14 +237,17 @@ def _read_weights(f: Path, packed: dict[str, list[int]], window: int = 512 * 2 *
 
 
 def load(path: str | os.PathLike, *, progress: bool = False, dtype: str | torch.dtype | None = None,
-         device: str | torch.device | None = None) -> nn.Module:
+         device: str | torch.device | None = None, layout: Any = None) -> nn.Module:
     """Load a converted model saved by :func:`save`; outputs are bit-identical to the saved model's.
 
     Lean: the model is built on the meta device and the saved tensors are put in place (no random
     initialisation, no second copy). ``dtype`` (``"auto"``/None: as saved; ``"float32"``, ``"bfloat16"``,
     ``"float16"`` or a torch dtype) applies to the float tensors outside the spiking layers (embeddings, norms,
     ``lm_head``); integer weight codes stay int8 and SpikeLinear scales and biases stay float32 under any dtype.
-    ``device`` places every tensor there (default: CPU).
+    ``device`` places every tensor there (default: CPU). A model converted with a declared layout (``--layout``,
+    :func:`spikemllm.models.declare_layout`) is rebuilt with the layout saved beside it; ``layout`` (a file, a dict,
+    a Layout or a ModelMap) overrides it, and is needed only when that layout recognised vision tokens with a Python
+    function (not saved).
     """
     import transformers
     from .spikify import convert
@@ -257,6 +277,16 @@ def load(path: str | os.PathLike, *, progress: bool = False, dtype: str | torch.
     extra = {"dtype": want_dtype} if want_dtype is not None else {}
     model = empty_model(cls, hf_cfg, attn_implementation=attn, **extra)
     model.config._name_or_path = str(p)  # save() refuses to write over the folder a model came from
+    if layout is None and LAYOUT_FILE in m["files"]:
+        layout = p / LAYOUT_FILE
+    if layout is not None:
+        from .errors import ConfigError
+        from .models.layout import declare_layout
+
+        try:
+            declare_layout(model, layout)
+        except ConfigError as e:
+            raise CheckpointError(f"{p}: its layout does not fit the model: {e}") from None
     convert(model, spike_cfg, progress=progress, quantize_weights=False)
     for name, spec in m["input_transforms"].items():
         try:

@@ -213,3 +213,54 @@ def test_convert_cli_takes_a_layout(tmp_path):
     assert main(["convert", "--model", str(tmp_path / "hf"), "--layout", str(tmp_path / "bad.json"),
                  "--out", str(tmp_path / "out2")]) == 2
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_checkpoint_converted_with_a_layout_loads_with_it(tmp_path):
+    """save() keeps the declared layout beside the weights: load() converts the same modules, outputs identical.
+    (LM only, on a model whose adapter would also convert the vision tower: without the saved layout, load()
+    would build other modules than were saved.)"""
+    model, inputs = spikemllm.tiny_model("qwen2_vl")
+    declare_layout(model, LM_ONLY)
+    spikemllm.convert(model, CFG, progress=False)
+    with torch.no_grad():
+        want = model(**inputs).logits
+    spikemllm.save(model, tmp_path / "ckpt")
+    assert json.loads((tmp_path / "ckpt" / "layout.json").read_text())["lm"] == LM_ONLY["lm"]
+    back = spikemllm.load(tmp_path / "ckpt")
+    names = sorted(n for n, m in back.named_modules() if isinstance(m, SpikeLinear))
+    assert names == sorted(n for n, m in model.named_modules() if isinstance(m, SpikeLinear))
+    assert not any("visual" in n for n in names)
+    with torch.no_grad():
+        assert torch.equal(back(**inputs).logits, want)
+
+
+LM_ONLY = {"lm": "model.language_model", "lm_layers": "model.language_model.layers",
+           "image_token_id_from_config": "image_token_id"}
+
+
+def test_a_layout_of_a_known_model_is_kept_too(tmp_path):
+    """--layout on a model an adapter knows (LM only): reloading must not fall back to the adapter's full map."""
+    from spikemllm.cli.main import main
+
+    model, _ = spikemllm.tiny_model("qwen2_vl")
+    model.save_pretrained(tmp_path / "hf")
+    (tmp_path / "layout.json").write_text(json.dumps(LM_ONLY))
+    assert main(["convert", "--model", str(tmp_path / "hf"), "--layout", str(tmp_path / "layout.json"),
+                 "--out", str(tmp_path / "out")]) == 0
+    back = spikemllm.load(tmp_path / "out")
+    spiking = [n for n, m in back.named_modules() if isinstance(m, SpikeLinear)]
+    assert spiking and not any("visual" in n for n in spiking)
+
+
+def test_a_layout_with_a_python_rule_is_not_saved_and_says_how_to_load(tmp_path, caplog):
+    import logging
+
+    from spikemllm.io import _save_layout
+    from spikemllm.models.layout import LAYOUT_ATTR, Layout
+
+    model = torch.nn.Linear(2, 2)
+    object.__setattr__(model, LAYOUT_ATTR, Layout(lm="", vision_mask_fn=lambda kw: None))
+    with caplog.at_level(logging.WARNING):
+        _save_layout(model, tmp_path / "layout.json")
+    assert not (tmp_path / "layout.json").exists()
+    assert "spikemllm.load(path, layout=...)" in caplog.text
