@@ -271,11 +271,12 @@ class SpikeLinear(RecordsStats, nn.Module):
             y = F.linear(xd, wd.to(xd.dtype), bias)
             return y.reshape(*lead, self.out_features).to(out_dtype)
         # float64 scales (float64 inputs) multiply in float64 on the torch path: the kernel's float32 would differ
-        if use_int and self.mode == "fused" and zero is None and torch.float64 not in (scale.dtype, self.wscale.dtype) \
-                and self._group_kernel() is not None:
+        kernel = self._group_kernel() if use_int and self.mode == "fused" and zero is None \
+            and torch.float64 not in (scale.dtype, self.wscale.dtype) else None
+        if kernel is not None:
             s = scale.reshape(n, -1).float().contiguous() if scale.dim() == 3 else None
             wg = self.wscale.float().contiguous() if self.wscale.shape[1] > 1 else None
-            y = self._after_groups(self._group_kernel()(q, self.qweight, self._part, s, wg), scale)
+            y = self._after_groups(kernel(q, self.qweight, self._part, s, wg), scale)
             y = self._add_bias(y)
             return y.reshape(*lead, self.out_features).to(out_dtype)
         if use_int:
@@ -395,12 +396,14 @@ class SpikeLinear(RecordsStats, nn.Module):
         """The native grouped-product kernel when it runs this layer (see :meth:`group_path`), else None."""
         if not native.is_enabled():
             return None
-        return self._plan_cache["group_kernel"] if "group_kernel" in self._plan_cache else self._group_plan()[0]
+        use = self._plan_cache["group_native"] if "group_native" in self._plan_cache else self._group_plan()[0]
+        return native.group_kernel() if use else None
 
-    def _group_plan(self) -> tuple[native.GroupKernel | None, str]:
-        """(kernel or None, how grouped products run), decided with the backend plan and cached with it."""
+    def _group_plan(self) -> tuple[bool, str]:
+        """(native kernel or not, how grouped products run), decided with the backend plan and cached with it.
+        The cache holds a flag, not the kernel (a ctypes object): the layer still deep-copies and pickles."""
         self._plan()
-        if "group_kernel" not in self._plan_cache:
+        if "group_native" not in self._plan_cache:
             kern, how = None, ""
             if self.in_features // self._part > 1:
                 if self._plan_cache["plan"][0] != "int":
@@ -417,8 +420,8 @@ class SpikeLinear(RecordsStats, nn.Module):
                         kern, how = None, "torch (this CPU has no AVX512-VNNI)"
                     else:
                         how = "native avx512-vnni"
-            self._plan_cache["group_kernel"], self._plan_cache["group_how"] = kern, how
-        return self._plan_cache["group_kernel"], self._plan_cache["group_how"]
+            self._plan_cache["group_native"], self._plan_cache["group_how"] = kern is not None, how
+        return self._plan_cache["group_native"], self._plan_cache["group_how"]
 
     def group_path(self) -> str:
         """How fused grouped products run: ``native avx512-vnni``, ``torch (why)``, or "" without groups."""

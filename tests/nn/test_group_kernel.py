@@ -215,3 +215,16 @@ def test_kernel_built_without_openmp_starts_its_own_threads(tmp_path):
     a, w, s = _codes(5, 40, 1024, 200)
     two = _on_threads(2, kern, a, w, 16, s, None)
     assert torch.equal(two, KERNEL(a, w, 16, s, None)) and torch.equal(two, _torch_path(a, w, 16, s, None))
+
+
+def test_a_group_layer_that_has_run_still_copies_and_pickles(tmp_path):
+    # the plan cache must not hold the ctypes kernel (it cannot be deep-copied nor pickled)
+    import copy
+
+    m = _layer(act_group_size=16)
+    x = torch.randn(5, 256)
+    with torch.no_grad():
+        y = m(x)
+        assert torch.equal(copy.deepcopy(m)(x), y)
+        torch.save(m, tmp_path / "layer.pt")
+        assert torch.equal(torch.load(tmp_path / "layer.pt", weights_only=False)(x), y)
