@@ -228,3 +228,19 @@ def test_a_group_layer_that_has_run_still_copies_and_pickles(tmp_path):
         assert torch.equal(copy.deepcopy(m)(x), y)
         torch.save(m, tmp_path / "layer.pt")
         assert torch.equal(torch.load(tmp_path / "layer.pt", weights_only=False)(x), y)
+
+
+@needs_kernel
+def test_a_damaged_cached_library_is_rebuilt(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPIKEMLLM_CACHE", str(tmp_path))
+    native.reset()
+    try:
+        path = native.library_path(native._compiler()[1])  # not loaded in this process yet: a fresh cache folder
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"\x7fELF truncated")  # what a full disk or a killed copy can leave
+        kern = native.group_kernel()
+        assert kern is not None and kern.path == path and path.stat().st_size > 1000
+        a, w, s = _codes(7, 3, 64, 5)
+        assert torch.equal(kern(a, w, 16, s, None), _torch_path(a, w, 16, s, None))
+    finally:
+        native.reset()

@@ -106,27 +106,47 @@ def _compile(cc: str, out: Path, variants: tuple[list[str], ...] = VARIANTS) -> 
     return last
 
 
-def _build() -> GroupKernel | str:
-    if os.environ.get("SPIKEMLLM_NATIVE", "1") == "0":
-        return "disabled by SPIKEMLLM_NATIVE=0"
+def _compiler() -> tuple[str, str] | str:
+    """(compiler, its version text), or why there is none."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not cc:
         return "no C compiler found (install gcc, or set CC)"
     try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+        return cc, subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as e:
         return f"the C compiler {cc} did not run: {e}"
+
+
+def library_path(version: str) -> Path:
+    """Where the library built by a compiler with this ``--version`` text is cached on this CPU."""
     key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS + NATIVE_FLAGS + ["-fopenmp"]), version,
-                                    _cpu_tag()])
-                         .encode()).hexdigest()[:16]
-    path = _cache_dir() / f"group_matmul-{key}.so"
+                                    _cpu_tag()]).encode()).hexdigest()[:16]
+    return _cache_dir() / f"group_matmul-{key}.so"
+
+
+def _build() -> GroupKernel | str:
+    if os.environ.get("SPIKEMLLM_NATIVE", "1") == "0":
+        return "disabled by SPIKEMLLM_NATIVE=0"
+    found = _compiler()
+    if isinstance(found, str):
+        return found
+    cc, version = found
+    path = library_path(version)
     try:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            err = _compile(cc, path)
-            if err:
-                return f"compiling {SOURCE.name} with {cc} failed: {err}"
-        return GroupKernel(ctypes.CDLL(str(path)), path)
+        for attempt in range(2):
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                err = _compile(cc, path)
+                if err:
+                    return f"compiling {SOURCE.name} with {cc} failed: {err}"
+            try:
+                return GroupKernel(ctypes.CDLL(str(path)), path)
+            except (OSError, AttributeError) as e:  # a damaged cached file (disk full, killed copy): build it again
+                if attempt:
+                    raise OSError(str(e)) from None
+                log.warning("cached native kernel %s cannot be loaded (%s); rebuilding it", path, e)
+                path.unlink(missing_ok=True)
+        raise AssertionError("unreachable")
     except (OSError, subprocess.SubprocessError) as e:
         return f"building or loading {path} failed: {e}"
 
