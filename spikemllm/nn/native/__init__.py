@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import logging
 import os
 import platform
 import shutil
@@ -25,7 +24,9 @@ from pathlib import Path
 
 import torch
 
-log = logging.getLogger(__name__)
+from ...logs import get_logger
+
+log = get_logger(__name__)
 
 SOURCE = Path(__file__).with_name("group_matmul.c")
 # -ffp-contract=off: the kernel's float products and sums must round like torch's separate multiply and add.
