@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -74,24 +74,28 @@ class _Int4Resident(SpikeLinear):
             self._buffers["qweight"] = torch.empty(0, dtype=torch.int8)
 
 
+def _cases(tokens: list[int]) -> Iterator[tuple[int, int, int, nn.Linear, torch.Tensor]]:
+    """(tokens, in, out, FP32 layer, input) for every token count and layer shape, in table order."""
+    for n in tokens:
+        for k, o in SHAPES:
+            yield n, k, o, nn.Linear(k, o), torch.randn(n, k)
+
+
 def backends_table(tokens: list[int], repeats: int) -> None:
     print("\n### int vs float backend (ratio to FP32 nn.Linear; int/float = speed-up)\n")
     print("| tokens | in->out | FP32 ms | setting | float backend | int backend | int / float | identical |")
     print("|---:|---|---:|---|---:|---:|---:|---|")
-    for n in tokens:
-        for k, o in SHAPES:
-            lin = nn.Linear(k, o)
-            x = torch.randn(n, k)
-            for label, coder, t, mode in SETTINGS:
-                fl = SpikeLinear.from_linear(lin, coder=coder, t_text=t, mode=mode)
-                fl.backend = "float"
-                it = SpikeLinear.from_linear(lin, coder=coder, t_text=t, mode=mode)
-                it.backend = "int"
-                med = _times([lambda: lin(x), lambda: fl(x), lambda: it(x)], repeats)
-                with torch.inference_mode():
-                    same = torch.equal(fl(x), it(x))
-                print(f"| {n} | {k}->{o} | {med[0] * 1e3:.2f} | {label} | {med[1] / med[0]:.2f}x | "
-                      f"{med[2] / med[0]:.2f}x | {med[2] / med[1]:.2f}x | {'yes' if same else 'NO'} |", flush=True)
+    for n, k, o, lin, x in _cases(tokens):
+        for label, coder, t, mode in SETTINGS:
+            fl = SpikeLinear.from_linear(lin, coder=coder, t_text=t, mode=mode)
+            fl.backend = "float"
+            it = SpikeLinear.from_linear(lin, coder=coder, t_text=t, mode=mode)
+            it.backend = "int"
+            med = _times([lambda: lin(x), lambda: fl(x), lambda: it(x)], repeats)
+            with torch.inference_mode():
+                same = torch.equal(fl(x), it(x))
+            print(f"| {n} | {k}->{o} | {med[0] * 1e3:.2f} | {label} | {med[1] / med[0]:.2f}x | "
+                  f"{med[2] / med[0]:.2f}x | {med[2] / med[1]:.2f}x | {'yes' if same else 'NO'} |", flush=True)
 
 
 def storage_table(tokens: list[int], repeats: int) -> None:
@@ -99,20 +103,17 @@ def storage_table(tokens: list[int], repeats: int) -> None:
     print("| tokens | in->out | FP32 ms | int8 [out,in] | int8 [in,out] | int4 packed, unpacked per call | "
           "weight MiB FP32 / int8 / int4 |")
     print("|---:|---|---:|---:|---:|---:|---|")
-    for n in tokens:
-        for k, o in SHAPES:
-            lin = nn.Linear(k, o)
-            x = torch.randn(n, k)
-            a = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4)
-            b = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4)
-            b._buffers["qweight"] = b.qweight.t().contiguous().t()  # same values, [in, out] in memory
-            c = _Int4Resident.from_linear(lin, coder="tc-lif", t_text=4).pack()
-            med = _times([lambda: lin(x), lambda: a(x), lambda: b(x), lambda: c(x)], repeats)
-            with torch.inference_mode():
-                assert torch.equal(a(x), b(x)) and torch.equal(a(x), c(x))
-            mib = [k * o * 4 / 2 ** 20, a.qweight.numel() / 2 ** 20, c.packed.numel() / 2 ** 20]
-            print(f"| {n} | {k}->{o} | {med[0] * 1e3:.2f} | {med[1] / med[0]:.2f}x | {med[2] / med[0]:.2f}x | "
-                  f"{med[3] / med[0]:.2f}x | {' / '.join(f'{v:.1f}' for v in mib)} |", flush=True)
+    for n, k, o, lin, x in _cases(tokens):
+        a = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4)
+        b = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4)
+        b._buffers["qweight"] = b.qweight.t().contiguous().t()  # same values, [in, out] in memory
+        c = _Int4Resident.from_linear(lin, coder="tc-lif", t_text=4).pack()
+        med = _times([lambda: lin(x), lambda: a(x), lambda: b(x), lambda: c(x)], repeats)
+        with torch.inference_mode():
+            assert torch.equal(a(x), b(x)) and torch.equal(a(x), c(x))
+        mib = [k * o * 4 / 2 ** 20, a.qweight.numel() / 2 ** 20, c.packed.numel() / 2 ** 20]
+        print(f"| {n} | {k}->{o} | {med[0] * 1e3:.2f} | {med[1] / med[0]:.2f}x | {med[2] / med[0]:.2f}x | "
+              f"{med[3] / med[0]:.2f}x | {' / '.join(f'{v:.1f}' for v in mib)} |", flush=True)
 
 
 def groups_table(tokens: list[int], repeats: int) -> None:
@@ -130,21 +131,18 @@ def groups_table(tokens: list[int], repeats: int) -> None:
                 native.set_enabled(True)
         return run
 
-    for n in tokens:
-        for k, o in SHAPES:
-            lin = nn.Linear(k, o)
-            x = torch.randn(n, k)
-            per_token = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4)
-            g16 = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4, act_group_size=16)
-            g32 = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4, act_group_size=32)
-            fns = [lambda: lin(x), lambda: per_token(x), switched(g16, True, x), switched(g16, False, x),
-                   switched(g32, True, x), switched(g32, False, x)]
-            med = _times(fns, repeats)
-            with torch.inference_mode():
-                same = all(torch.equal(fns[i](), fns[i + 1]()) for i in (2, 4))
-            r = [v / med[0] for v in med]
-            print(f"| {n} | {k}->{o} | {med[0] * 1e3:.2f} | " + " | ".join(f"{v:.2f}x" for v in r[1:])
-                  + f" | {med[2] / med[1]:.2f}x | {'yes' if same else 'NO'} |", flush=True)
+    for n, k, o, lin, x in _cases(tokens):
+        per_token = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4)
+        g16 = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4, act_group_size=16)
+        g32 = SpikeLinear.from_linear(lin, coder="tc-lif", t_text=4, act_group_size=32)
+        fns = [lambda: lin(x), lambda: per_token(x), switched(g16, True, x), switched(g16, False, x),
+               switched(g32, True, x), switched(g32, False, x)]
+        med = _times(fns, repeats)
+        with torch.inference_mode():
+            same = all(torch.equal(fns[i](), fns[i + 1]()) for i in (2, 4))
+        r = [v / med[0] for v in med]
+        print(f"| {n} | {k}->{o} | {med[0] * 1e3:.2f} | " + " | ".join(f"{v:.2f}x" for v in r[1:])
+              + f" | {med[2] / med[1]:.2f}x | {'yes' if same else 'NO'} |", flush=True)
 
 
 def _quantize_before(x: torch.Tensor, qmax: int) -> tuple[torch.Tensor, torch.Tensor]:
